@@ -1,0 +1,1 @@
+"""nudgebot: polite, lawful collection of overdue debts through chat."""

@@ -1,0 +1,1 @@
+"""Debtors, accounts and payments: import from files and the services over them."""

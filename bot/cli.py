@@ -1,0 +1,128 @@
+"""The ``nudgebot`` command line: database, imports and (later) running the bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bot.accounts.csvfile import CsvFileError
+from bot.accounts.importer import ImportReport, import_accounts, import_payments
+from bot.db import migrate
+from bot.db.engine import create_engine, session_factory
+from bot.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+SHOWN_ERRORS = 50
+PROGRESS_FROM_BYTES = 1_000_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="nudgebot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply all migrations").add_argument(
+        "--revision", default="head"
+    )
+    db.add_parser("current", help="show the schema revision")
+    revision = db.add_parser("revision", help="(developers) write a migration from the models")
+    revision.add_argument("-m", "--message", required=True)
+
+    imports = commands.add_parser("import", help="load creditor files").add_subparsers(
+        dest="import_command", required=True
+    )
+    for name, help_text in (
+        ("accounts", "portfolio CSV: upsert debtors and accounts by reference"),
+        ("payments", "payments CSV: record payments once by payment_ref"),
+    ):
+        sub = imports.add_parser(name, help=help_text)
+        sub.add_argument("file", type=Path)
+        sub.add_argument(
+            "--report", type=Path, help="write every row error to this CSV (line,column,reason)"
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "db":
+            return _db(args, settings)
+        path: Path = args.file
+        if not path.is_file():
+            print(f"nudgebot: {path}: no such file", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        size = path.stat().st_size
+        with tqdm(
+            total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
+            disable=None if size >= PROGRESS_FROM_BYTES else True,
+        ) as bar:  # fmt: skip
+            return asyncio.run(_import(args, settings, bar.update))
+    except (SettingsError, migrate.SchemaOutOfDate) as exc:
+        print(f"nudgebot: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except KeyboardInterrupt:
+        print(
+            "nudgebot: interrupted; finished batches are saved, rerun to continue", file=sys.stderr
+        )
+        return 130
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "upgrade":
+        migrate.upgrade(settings.database_url, args.revision)
+    elif args.db_command == "current":
+        migrate.current(settings.database_url)
+    else:
+        migrate.revision(settings.database_url, args.message)
+    return EXIT_OK
+
+
+async def _import(
+    args: argparse.Namespace, settings: Settings, on_bytes: Callable[[int], object]
+) -> int:
+    path: Path = args.file
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.ensure_schema(engine, settings.database_url)
+        sessions = session_factory(engine)
+        if args.import_command == "accounts":
+            report = await import_accounts(sessions, path, settings.default_region, on_bytes)
+        else:
+            report = await import_payments(sessions, path, on_bytes)
+    except CsvFileError as exc:
+        print(f"nudgebot: {path}: {exc}; nothing was imported", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    finally:
+        await engine.dispose()
+    _print_report(args.import_command, report, args.report)
+    return EXIT_ROWS_FAILED if report.errors else EXIT_OK
+
+
+def _print_report(kind: str, report: ImportReport, report_path: Path | None) -> None:
+    print(
+        f"{kind}: {report.created} new, {report.updated} updated, {report.unchanged} unchanged,"
+        f" {len(report.errors)} row(s) with errors"
+    )
+    for error in report.errors[:SHOWN_ERRORS]:
+        print(f"  {error}", file=sys.stderr)
+    if len(report.errors) > SHOWN_ERRORS:
+        rest = len(report.errors) - SHOWN_ERRORS
+        hint = f"; all are in {report_path}" if report_path else "; use --report FILE for all"
+        print(f"  ... and {rest} more{hint}", file=sys.stderr)
+    if report_path:
+        with report_path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "column", "reason"])
+            writer.writerows((e.line, e.column or "", e.reason) for e in report.errors)

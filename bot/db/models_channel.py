@@ -1,0 +1,101 @@
+"""Chat channels: debtor-chat links, deep-link tokens, the contact log, dialogue state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base, BigId, IdMixin, UTCDateTime, utcnow
+
+
+class Direction(StrEnum):
+    """Which way a message went."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class ContactStatus(StrEnum):
+    """What became of a logged message."""
+
+    RECEIVED = "received"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ChannelLink(IdMixin, Base):
+    """A chat bound to a debtor; only a verified link may see anything about a debt."""
+
+    __tablename__ = "channel_link"
+    # One chat belongs to one debtor; relinking it is an explicit, recorded act.
+    __table_args__ = (Index(None, "channel", "chat_id", unique=True),)
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int] = mapped_column(BigInteger())
+    user_id: Mapped[int | None] = mapped_column(BigInteger())
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verify_method: Mapped[str | None] = mapped_column(String(16))  # "contact" or "knowledge"
+    failed_attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class LinkToken(IdMixin, Base):
+    """A single-use deep-link token; only its SHA-256 is stored."""
+
+    __tablename__ = "link_token"
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ContactLog(IdMixin, Base):
+    """Every message in and out, kept as the record of contact."""
+
+    __tablename__ = "contact_log"
+    __table_args__ = (Index(None, "debtor_id", "created_at"),)
+
+    debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger())
+    direction: Mapped[str] = mapped_column(String(3))
+    # reminder, reply, command, text, callback, contact, agent, system ...
+    kind: Mapped[str] = mapped_column(String(24))
+    template_key: Mapped[str | None] = mapped_column(String(64))
+    template_version: Mapped[int | None] = mapped_column(Integer())
+    text: Mapped[str | None] = mapped_column(Text())
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger())
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DialogueState(IdMixin, Base):
+    """Where a chat stands in a guided flow; the database, not memory, is the truth."""
+
+    __tablename__ = "dialogue_state"
+    __table_args__ = (Index(None, "channel", "chat_id", unique=True),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[int] = mapped_column(BigInteger())
+    debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    flow: Mapped[str | None] = mapped_column(String(32))
+    step: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, object]] = mapped_column(JSON(), default=dict)
+    unrecognised_count: Mapped[int] = mapped_column(Integer(), default=0)
+    # Bumped on every change: two processes handling one chat detect each other's writes.
+    version: Mapped[int] = mapped_column(Integer(), default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

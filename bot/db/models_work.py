@@ -1,0 +1,183 @@
+"""Collection work: promises, plans, handoff tickets, staff, template versions, reminder outbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime, utcnow
+
+
+class PromiseStatus(StrEnum):
+    """Life of a promise to pay."""
+
+    OPEN = "open"
+    KEPT = "kept"
+    PARTIAL = "partial"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class PlanStatus(StrEnum):
+    """Life of a repayment plan."""
+
+    REVIEW = "review"  # outside policy: waits for an agent
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class TicketStatus(StrEnum):
+    """Life of a handoff ticket in the agent queue."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class OutboxStatus(StrEnum):
+    """Every reminder ends in one of these, with a reason."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Promise(IdMixin, TimestampMixin, Base):
+    """A debtor's promise to pay an amount by a date."""
+
+    __tablename__ = "promise"
+    __table_args__ = (Index(None, "status", "promised_date"),)
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger())
+    currency: Mapped[str] = mapped_column(String(3))
+    promised_date: Mapped[date] = mapped_column(Date())
+    status: Mapped[str] = mapped_column(String(16), default=PromiseStatus.OPEN)
+    paid_minor: Mapped[int] = mapped_column(BigInteger(), default=0)
+    source: Mapped[str] = mapped_column(String(16))  # "debtor" in chat, "staff:<id>"
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RepaymentPlan(IdMixin, TimestampMixin, Base):
+    """An agreed schedule of installments for one account."""
+
+    __tablename__ = "repayment_plan"
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    total_minor: Mapped[int] = mapped_column(BigInteger())
+    currency: Mapped[str] = mapped_column(String(3))
+    installment_count: Mapped[int] = mapped_column(Integer())
+    source: Mapped[str] = mapped_column(String(16))
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    installments: Mapped[list[PlanInstallment]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="PlanInstallment.seq"
+    )
+
+
+class PlanInstallment(IdMixin, Base):
+    """One dated amount of a repayment plan."""
+
+    __tablename__ = "plan_installment"
+    __table_args__ = (Index(None, "plan_id", "seq", unique=True),)
+
+    plan_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("repayment_plan.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer())
+    due_date: Mapped[date] = mapped_column(Date(), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger())
+    paid_minor: Mapped[int] = mapped_column(BigInteger(), default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, paid, missed
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    plan: Mapped[RepaymentPlan] = relationship(back_populates="installments")
+
+
+class StaffUser(IdMixin, TimestampMixin, Base):
+    """An agent or admin of the web console."""
+
+    __tablename__ = "staff_user"
+
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # "agent" or "admin"
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HandoffTicket(IdMixin, TimestampMixin, Base):
+    """A conversation handed to people; at most one open ticket per debtor."""
+
+    __tablename__ = "handoff_ticket"
+    __table_args__ = (
+        Index(
+            "uq_handoff_ticket_open_debtor",
+            "debtor_id",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        Index(None, "status", "opened_at"),
+    )
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"))
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("account.id"))
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN)
+    # Every reason that joined the ticket, oldest first: dispute, hardship, complaint, ...
+    reasons: Mapped[list[str]] = mapped_column(JSON(), default=list)
+    note: Mapped[str | None] = mapped_column(Text())
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(Text())
+
+
+class TemplateVersion(IdMixin, Base):
+    """One saved version of a message template in one locale; the newest is in use."""
+
+    __tablename__ = "template_version"
+    __table_args__ = (Index(None, "key", "locale", "version", unique=True),)
+
+    key: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer())
+    body: Mapped[str] = mapped_column(Text())
+    created_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReminderOutbox(IdMixin, Base):
+    """A planned proactive message; the dedupe key makes planning idempotent."""
+
+    __tablename__ = "reminder_outbox"
+    __table_args__ = (Index(None, "status", "not_before"),)
+
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # "stage", "promise_due", "installment_due" ...
+    stage: Mapped[str | None] = mapped_column(String(32))
+    template_key: Mapped[str] = mapped_column(String(64))
+    account_ids: Mapped[list[int]] = mapped_column(JSON(), default=list)
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    contact_log_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contact_log.id"))
