@@ -42,6 +42,18 @@ def translations(locale: str) -> NullTranslations:
     return Translations(fp=buffer, domain=DOMAIN)
 
 
+@lru_cache(maxsize=256)
+def normalise_locale(value: str) -> str:
+    """``en-us`` → ``en_US``, ``zh_cn`` → ``zh_CN``; ValueError if Babel does not know it."""
+    try:
+        parsed = Locale.parse(value.strip().replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ValueError(f"{value or '(empty)'} is not a locale Babel knows") from None
+    # Babel adds the likely script (zh_CN → zh_Hans_CN); keep only what the creditor wrote.
+    script = parsed.script if parsed.script and parsed.script.lower() in value.lower() else None
+    return "_".join(part for part in (parsed.language, script, parsed.territory) if part)
+
+
 def supported_locale(code: str | None) -> str:
     """The supported locale closest to ``code`` (a debtor's locale or Telegram language_code)."""
     if not code:

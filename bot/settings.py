@@ -8,9 +8,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from babel import Locale, UnknownLocaleError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.i18n import normalise_locale
 
 ENV_PREFIX = "NUDGEBOT_"
 TELEGRAM_API_ROOT = "https://api.telegram.org"
@@ -72,10 +73,7 @@ class Settings(BaseSettings):
     @field_validator("default_locale")
     @classmethod
     def _known_locale(cls, value: str) -> str:
-        try:
-            return str(Locale.parse(value.replace("-", "_")))
-        except (UnknownLocaleError, ValueError):
-            raise ValueError(f"{value!r} is not a locale Babel knows") from None
+        return normalise_locale(value)
 
     @field_validator("default_timezone")
     @classmethod

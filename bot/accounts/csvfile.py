@@ -121,9 +121,12 @@ def _decoded_lines(
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            bad_lines[number] = (
-                f"not valid UTF-8 (byte 0x{raw[exc.start]:02X} at position {exc.start + 1});"
-                " the row was skipped"
+            bad_lines.setdefault(
+                number,
+                (
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02X} at position {exc.start + 1});"
+                    " the row was skipped"
+                ),
             )
             text = raw.decode("utf-8", errors="replace")
         yield text

@@ -10,9 +10,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from babel import Locale, UnknownLocaleError
 
 from bot.accounts.csvfile import CsvRow, RowError
+from bot.i18n import normalise_locale
 from bot.money import MoneyError, check_currency, to_minor
 
 ACCOUNT_COLUMNS = (
@@ -85,15 +85,6 @@ def _ref(c: _Collector, values: dict[str, str], column: str) -> str:
     return value
 
 
-@lru_cache(maxsize=256)
-def normalise_locale(value: str) -> str:
-    """``en-us`` → ``en_US``; raises ValueError if Babel does not know the locale."""
-    try:
-        return str(Locale.parse(value.replace("-", "_")))
-    except (UnknownLocaleError, ValueError, TypeError):
-        raise ValueError(f"{value or '(empty)'} is not a locale Babel knows") from None
-
-
 @lru_cache(maxsize=1024)
 def check_timezone(value: str) -> str:
     """Return the IANA zone name, or raise ValueError."""
@@ -101,7 +92,7 @@ def check_timezone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"{value or '(empty)'} is not an IANA time zone like Europe/Berlin"
+            f"{value or '(empty)'} is not an IANA time zone like Asia/Shanghai"
         ) from None
     return value
 

@@ -1,0 +1,61 @@
+"""The import commands as an admin runs them: summary, errors on stderr, exit status."""
+
+from __future__ import annotations
+
+import csv
+
+from bot.cli import main
+from tests.helpers import ACCOUNT_HEADER, write_csv
+
+GOOD = "ACC-1,D-1,Alice Martin,+14155550132,en,America/Chicago,USD,500.00,2026-11-01,,\n"
+BAD = "ACC-2,D-2,Bob Stone,+14155550133,en,America/Chicago,USD,-1,2026-11-01,,\n"
+
+
+def test_clean_file_exits_0(cli_env, tmp_path, capsys):
+    path = write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + GOOD)
+    assert main(["import", "accounts", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        "accounts: 1 new, 0 updated, 0 unchanged, 0 row(s) with errors\n"
+    )
+
+
+def test_row_errors_exit_1_and_go_to_the_report(cli_env, tmp_path, capsys):
+    path = write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + GOOD + BAD)
+    report = tmp_path / "errors.csv"
+
+    status = main(["import", "accounts", str(path), "--report", str(report)])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == "accounts: 1 new, 0 updated, 0 unchanged, 1 row(s) with errors\n"
+    assert err == "  line 3, column amount_due: -1 must be greater than zero\n"
+    with report.open(newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            ["line", "column", "reason"],
+            ["3", "amount_due", "-1 must be greater than zero"],
+        ]
+
+
+def test_unreadable_file_exits_2_and_imports_nothing(cli_env, tmp_path, capsys):
+    path = write_csv(tmp_path / "a.csv", "account_ref,amount\nA,1\n")
+    assert main(["import", "accounts", str(path)]) == 2
+    assert "missing column(s): debtor_ref, full_name" in capsys.readouterr().err
+
+
+def test_missing_file_exits_2(cli_env, tmp_path, capsys):
+    assert main(["import", "payments", str(tmp_path / "nope.csv")]) == 2
+    assert capsys.readouterr().err.endswith("nope.csv: no such file\n")
+
+
+def test_payments_command_reports_counts(cli_env, tmp_path, capsys):
+    main(["import", "accounts", str(write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + GOOD))])
+    payments = write_csv(
+        tmp_path / "p.csv", "payment_ref,account_ref,amount,paid_at\nP-1,ACC-1,5,2026-11-02\n"
+    )
+    capsys.readouterr()
+    assert main(["import", "payments", str(payments)]) == 0
+    assert main(["import", "payments", str(payments)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "payments: 1 new, 0 updated, 0 unchanged, 0 row(s) with errors",
+        "payments: 0 new, 0 updated, 1 unchanged, 0 row(s) with errors",
+    ]
