@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bot.accounts.csvfile import CsvFileError
 from bot.accounts.importer import ImportReport, import_accounts, import_payments
+from bot.app import serve
+from bot.channels.telegram.links import bot_username, deep_link
 from bot.db import migrate
+from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
+from bot.linking.tokens import issue_links
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -49,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--report", type=Path, help="write every row error to this CSV (line,column,reason)"
         )
+    commands.add_parser("run", help="run the bot and the web server until stopped")
+
+    links = commands.add_parser("links", help="deep links for debtors").add_subparsers(
+        dest="links_command", required=True
+    )
+    export = links.add_parser("export", help="write account_ref,debtor_ref,link for new links")
+    export.add_argument("out", type=Path)
+    export.add_argument(
+        "--rotate", action="store_true", help="revoke every live link and issue new ones to all"
+    )
+    export.add_argument(
+        "--bot-username", help="skip asking the Bot API (getMe) for the bot's username"
+    )
     return parser
 
 
@@ -59,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "db":
             return _db(args, settings)
+        if args.command == "run":
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
+            asyncio.run(serve(settings))
+            return EXIT_OK
+        if args.command == "links":
+            return asyncio.run(_export_links(args, settings))
         path: Path = args.file
         if not path.is_file():
             print(f"nudgebot: {path}: no such file", file=sys.stderr)
@@ -108,6 +135,34 @@ async def _import(
         await engine.dispose()
     _print_report(args.import_command, report, args.report)
     return EXIT_ROWS_FAILED if report.errors else EXIT_OK
+
+
+async def _export_links(args: argparse.Namespace, settings: Settings) -> int:
+    username = args.bot_username or await bot_username(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.ensure_schema(engine, settings.database_url)
+        async with session_factory(engine).begin() as session:
+            issued, skipped = await issue_links(
+                session, now=utcnow(), ttl=timedelta(days=settings.link_token_ttl_days),
+                rotate=args.rotate,
+            )  # fmt: skip
+            # Written inside the transaction: if the file cannot be written, no token is issued.
+            with args.out.open("w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(["account_ref", "debtor_ref", "link"])
+                for link in issued:
+                    url = deep_link(username, link.token)
+                    writer.writerows((ref, link.debtor_ref, url) for ref in link.account_refs)
+    finally:
+        await engine.dispose()
+    print(f"links: {len(issued)} debtor(s) got a new link in {args.out}")
+    if skipped:
+        print(
+            f"links: {skipped} debtor(s) already hold a live link or a verified chat and were"
+            " left alone (--rotate replaces every link)"
+        )
+    return EXIT_OK
 
 
 def _print_report(kind: str, report: ImportReport, report_path: Path | None) -> None:

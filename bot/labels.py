@@ -19,6 +19,8 @@ MENU = {
 }
 
 SHARE_CONTACT = N_("Share my phone number")
+ANSWER_QUESTION = N_("Answer a question instead")
+PAY_ACCOUNT = N_("Pay {account_ref}")
 CANCEL = N_("Cancel")
 CONFIRM = N_("Confirm")
 BACK = N_("Back")

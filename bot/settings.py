@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = TELEGRAM_API_ROOT
     policy_file: Path | None = None
     web_host: str = "127.0.0.1"
-    web_port: int = Field(default=8080, ge=1, le=65535)
+    web_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     default_locale: str = "en"

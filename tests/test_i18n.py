@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from babel.messages.extract import DEFAULT_KEYWORDS, extract
 from babel.messages.pofile import read_po
 
 from bot import labels
@@ -46,16 +47,24 @@ def test_telegram_language_codes_map_to_supported_locales():
     ]
 
 
-def test_every_marked_label_is_translated_in_zh_cn():
-    path = resource_dir("locales") / "zh_CN" / "LC_MESSAGES" / "messages.po"
+def _catalog(path):
     with path.open("rb") as handle:
-        catalog = read_po(handle)
-    marked = {
-        *labels.MENU.values(),
-        labels.SHARE_CONTACT,
-        labels.CANCEL,
-        labels.CONFIRM,
-        labels.BACK,
-    }
-    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
-    assert marked <= translated
+        return read_po(handle)
+
+
+def test_the_template_lists_exactly_the_strings_the_code_marks():
+    root = resource_dir("locales").parent
+    extracted = set()
+    for path in sorted((root / "bot").rglob("*.py")):
+        with path.open("rb") as handle:
+            extracted |= {found[1] for found in extract("python", handle, DEFAULT_KEYWORDS)}
+    pot = {m.id for m in _catalog(resource_dir("locales") / "messages.pot") if m.id}
+    assert pot == extracted, "run the pybabel extract/update commands from the README"
+
+
+def test_every_string_is_translated_in_every_catalog():
+    pot = {m.id for m in _catalog(resource_dir("locales") / "messages.pot") if m.id}
+    zh = _catalog(resource_dir("locales") / "zh_CN" / "LC_MESSAGES" / "messages.po")
+    en = _catalog(resource_dir("locales") / "en" / "LC_MESSAGES" / "messages.po")
+    assert {m.id for m in zh if m.id and m.string and not m.fuzzy} == pot
+    assert {m.id for m in en if m.id} == pot

@@ -97,6 +97,7 @@ def check_timezone(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)  # phonenumbers is the slow part of a row; debtors repeat numbers
 def normalise_phone(value: str, region: str) -> str:
     """Return the number in E.164, reading national numbers as numbers of ``region``."""
     try:

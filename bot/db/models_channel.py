@@ -37,6 +37,8 @@ class ChannelLink(IdMixin, Base):
     channel: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[int] = mapped_column(BigInteger())
     user_id: Mapped[int | None] = mapped_column(BigInteger())
+    # The deep-link token that brought this chat; failed proofs count against it.
+    token_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("link_token.id"))
     language_code: Mapped[str | None] = mapped_column(String(16))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f454870982c6
+Revision ID: 43639465c02e
 Revises:
-Create Date: 2026-11-28 10:36:41.023233+00:00
+Create Date: 2026-11-28 10:44:03.990050+00:00
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "f454870982c6"
+revision = "43639465c02e"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -104,33 +104,6 @@ def upgrade() -> None:
             batch_op.f("ix_audit_event_created_at"), ["created_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_audit_event_debtor_id"), ["debtor_id"], unique=False)
-
-    op.create_table(
-        "channel_link",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "debtor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("chat_id", sa.BigInteger(), nullable=False),
-        sa.Column("user_id", sa.BigInteger(), nullable=True),
-        sa.Column("language_code", sa.String(length=16), nullable=True),
-        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("verify_method", sa.String(length=16), nullable=True),
-        sa.Column("failed_attempts", sa.Integer(), nullable=False),
-        sa.Column("unreachable_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("unreachable_reason", sa.String(length=200), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["debtor_id"], ["debtor.id"], name=op.f("fk_channel_link_debtor_id_debtor")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_channel_link")),
-    )
-    with op.batch_alter_table("channel_link", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_channel_link_channel_chat_id"), ["channel", "chat_id"], unique=True
-        )
-        batch_op.create_index(batch_op.f("ix_channel_link_debtor_id"), ["debtor_id"], unique=False)
 
     op.create_table(
         "contact_log",
@@ -261,6 +234,37 @@ def upgrade() -> None:
             ["key", "locale", "version"],
             unique=True,
         )
+
+    op.create_table(
+        "channel_link",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "debtor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("user_id", sa.BigInteger(), nullable=True),
+        sa.Column("token_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("language_code", sa.String(length=16), nullable=True),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("verify_method", sa.String(length=16), nullable=True),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("unreachable_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("unreachable_reason", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"], ["debtor.id"], name=op.f("fk_channel_link_debtor_id_debtor")
+        ),
+        sa.ForeignKeyConstraint(
+            ["token_id"], ["link_token.id"], name=op.f("fk_channel_link_token_id_link_token")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_channel_link")),
+    )
+    with op.batch_alter_table("channel_link", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_channel_link_channel_chat_id"), ["channel", "chat_id"], unique=True
+        )
+        batch_op.create_index(batch_op.f("ix_channel_link_debtor_id"), ["debtor_id"], unique=False)
 
     op.create_table(
         "handoff_ticket",
@@ -504,6 +508,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_handoff_ticket_status_opened_at"))
 
     op.drop_table("handoff_ticket")
+    with op.batch_alter_table("channel_link", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_channel_link_debtor_id"))
+        batch_op.drop_index(batch_op.f("ix_channel_link_channel_chat_id"))
+
+    op.drop_table("channel_link")
     with op.batch_alter_table("template_version", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_template_version_key_locale_version"))
 
@@ -526,11 +535,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contact_log_debtor_id_created_at"))
 
     op.drop_table("contact_log")
-    with op.batch_alter_table("channel_link", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_channel_link_debtor_id"))
-        batch_op.drop_index(batch_op.f("ix_channel_link_channel_chat_id"))
-
-    op.drop_table("channel_link")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_event_debtor_id"))
         batch_op.drop_index(batch_op.f("ix_audit_event_created_at"))

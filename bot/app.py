@@ -1,0 +1,100 @@
+"""Wiring of one nudgebot process: database, Telegram application, web server, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import Application
+
+from bot.channels.telegram.application import build_application
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.db import migrate
+from bot.db.base import utcnow
+from bot.db.engine import create_engine, session_factory
+from bot.settings import Settings
+from bot.web.app import make_web_app
+
+log = logging.getLogger(__name__)
+POLL_TIMEOUT = 10
+
+
+@dataclass
+class Running:
+    """A started process: what tests and the sandbox may look at."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    telegram: Application
+    web_url: str
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    rate_limiter: ChatRateLimiter | None = None,
+    extra_web: Callable[[web.Application], None] | None = None,
+) -> AsyncIterator[Running]:
+    """Start everything; on exit stop intake first, let in-flight updates finish, then close."""
+    settings.require("bot_token")
+    webhook = bool(settings.webhook_url)
+    engine = create_engine(settings.database_url)
+    await migrate.ensure_schema(engine, settings.database_url)
+    sessions = session_factory(engine)
+    telegram = build_application(
+        settings, sessions, webhook=webhook, clock=clock, rate_limiter=rate_limiter
+    )
+    web_app = make_web_app(settings, telegram)
+    if extra_web is not None:
+        extra_web(web_app)
+    runner = web.AppRunner(web_app, handle_signals=False)
+    try:
+        async with telegram:
+            await telegram.start()
+            if webhook:
+                await telegram.bot.set_webhook(
+                    settings.webhook_url,
+                    secret_token=settings.webhook_secret.get_secret_value(),
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            else:
+                await telegram.bot.delete_webhook()
+                await telegram.updater.start_polling(
+                    poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+                )
+            await runner.setup()
+            site = web.TCPSite(runner, settings.web_host, settings.web_port)
+            await site.start()
+            port = runner.addresses[0][1]
+            log.info("nudgebot is running (%s)", "webhook" if webhook else "long polling")
+            try:
+                yield Running(engine, sessions, telegram, f"http://{settings.web_host}:{port}")
+            finally:
+                if telegram.updater is not None and telegram.updater.running:
+                    await telegram.updater.stop()
+                await runner.cleanup()
+                await telegram.stop()
+    finally:
+        await engine.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings) as process:
+        print(f"nudgebot is running; web server on {process.web_url} (Ctrl+C stops)", flush=True)
+        await stop.wait()
+        print("nudgebot: stopping, finishing work in progress…", flush=True)

@@ -1,0 +1,1 @@
+"""Chat channels. ``base`` is what the domain sees; ``telegram`` is the adapter."""

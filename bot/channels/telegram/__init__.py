@@ -1,0 +1,1 @@
+"""The Telegram adapter: python-telegram-bot wiring, sending, rate limiting, webhook."""

@@ -1,0 +1,55 @@
+"""Building the python-telegram-bot Application for one process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from bot.channels.telegram import handlers
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.sender import TelegramSender
+from bot.db.base import utcnow
+from bot.linking.verify import Linking
+from bot.settings import Settings
+
+# Handlers of different chats run side by side; one chat's updates still run in order.
+CONCURRENT_UPDATES = 64
+
+
+def build_application(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    webhook: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    rate_limiter: ChatRateLimiter | None = None,
+) -> Application:
+    """The Application talking to ``settings.telegram_api_url`` with our handlers installed."""
+    settings.require("bot_token")
+    root = settings.telegram_api_url
+    builder = (
+        ApplicationBuilder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .rate_limiter(rate_limiter or ChatRateLimiter())
+        .context_types(ContextTypes(context=handlers.BotContext))
+        .concurrent_updates(CONCURRENT_UPDATES)
+    )
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data["services"] = handlers.Services(
+        sessions=sessions,
+        linking=Linking(settings.creditor_name, settings.payment_url_template),
+        sender=TelegramSender(application.bot, sessions),
+        clock=clock,
+        chat_locks=defaultdict(asyncio.Lock),
+    )
+    handlers.install(application)
+    return application

@@ -1,0 +1,200 @@
+"""python-telegram-bot handlers: thin callbacks that hand each update to the domain.
+
+Every update is logged first (group -1). Updates of one chat are handled one at a time in this
+process; each runs in one database transaction, and replies go out after it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    ExtBot,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.channels.base import ChannelUnreachable
+from bot.channels.telegram.sender import CHANNEL, TelegramSender
+from bot.compliance.records import audit, log_inbound
+from bot.db.models import Debtor
+from bot.linking.verify import Chat, Linking, Outcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What handlers need, built once per process."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    linking: Linking
+    sender: TelegramSender
+    clock: Callable[[], datetime]
+    chat_locks: defaultdict[int, asyncio.Lock]
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """Our callback context: typed access to the process's services."""
+
+    @property
+    def services(self) -> Services:
+        """The services of this process."""
+        return self.application.bot_data["services"]
+
+
+def _chat(update: Update) -> Chat:
+    user = update.effective_user
+    return Chat(
+        channel=CHANNEL,
+        chat_id=update.effective_chat.id,
+        user_id=user.id if user else None,
+        language_code=user.language_code if user else None,
+    )
+
+
+async def _handle(
+    update: Update,
+    context: BotContext,
+    step: Callable[[AsyncSession, Chat, datetime], Awaitable[Outcome | None]],
+) -> None:
+    """Run one domain step in a transaction (retried once on a lost race), then reply."""
+    services, chat = context.services, _chat(update)
+    async with services.chat_locks[chat.chat_id]:
+        for attempt in (1, 2):
+            try:
+                async with services.sessions.begin() as s:
+                    outcome = await step(s, chat, services.clock())
+                break
+            except IntegrityError:
+                # Another process handled this chat's previous update at the same moment.
+                if attempt == 2:
+                    raise
+        if outcome is None:
+            return
+        locale = await _locale_of(services, outcome.debtor_id, chat)
+        for message in outcome.messages:
+            try:
+                await services.sender.send(
+                    chat.chat_id, message, debtor_id=outcome.debtor_id, locale=locale
+                )
+            except ChannelUnreachable:
+                return
+
+
+async def _locale_of(services: Services, debtor_id: int | None, chat: Chat) -> str | None:
+    if debtor_id is None:
+        return chat.language_code
+    async with services.sessions() as s:
+        debtor = await s.get(Debtor, debtor_id)
+        return debtor.locale if debtor else chat.language_code
+
+
+async def record_update(update: Update, context: BotContext) -> None:
+    """Log every incoming message, contact and button press in the contact log."""
+    message, query = update.effective_message, update.callback_query
+    if update.effective_chat is None:
+        return
+    if query is not None:
+        kind, text, message_id = "callback", query.data, None
+    elif message is not None and message.contact is not None:
+        phone = message.contact.phone_number or ""
+        own = message.contact.user_id == (update.effective_user and update.effective_user.id)
+        kind = "contact"
+        text = f"[{'own' if own else 'other'} contact ending {phone[-2:]}]"
+        message_id = message.message_id
+    elif message is not None:
+        is_command = bool(message.text and message.text.startswith("/"))
+        kind = "command" if is_command else ("text" if message.text else "other")
+        text, message_id = message.text, message.message_id
+    else:
+        return
+    services, chat = context.services, _chat(update)
+    async with services.sessions.begin() as s:
+        link = await services.linking.link_of(s, chat)
+        now = services.clock()
+        log_inbound(
+            s, channel=CHANNEL, chat_id=chat.chat_id, debtor_id=link.debtor_id if link else None,
+            kind=kind, text=text, message_id=message_id, at=now,
+        )  # fmt: skip
+        if link is not None and link.unreachable_at is not None:
+            link.unreachable_at, link.unreachable_reason = None, None
+            audit(s, link.debtor_id, "chat_reachable_again", actor="debtor", at=now)
+
+
+async def on_start(update: Update, context: BotContext) -> None:
+    """/start, with a deep-link token or without."""
+    payload = context.args[0] if context.args else ""
+    linking = context.services.linking
+    await _handle(update, context, lambda s, chat, now: linking.start(s, chat, payload, now))
+
+
+async def on_contact(update: Update, context: BotContext) -> None:
+    """A shared contact: the identity check."""
+    contact = update.effective_message.contact
+    linking = context.services.linking
+    await _handle(
+        update,
+        context,
+        lambda s, chat, now: linking.contact(s, chat, contact.user_id, contact.phone_number, now),
+    )
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Free text: a verification answer before verification, else the summary and menu."""
+    text = update.effective_message.text or ""
+    linking = context.services.linking
+
+    async def step(s: AsyncSession, chat: Chat, now: datetime) -> Outcome | None:
+        outcome = await linking.text(s, chat, text, now)
+        if outcome is not None:
+            return outcome
+        link = await linking.link_of(s, chat)
+        return Outcome(link.debtor_id, await linking.summary(s, link.debtor_id))
+
+    await _handle(update, context, step)
+
+
+async def _summary_or_prompt(
+    s: AsyncSession, chat: Chat, now: datetime, linking: Linking
+) -> Outcome:
+    link = await linking.link_of(s, chat)
+    if link is None or link.verified_at is None:
+        return await linking.unverified_prompt(s, chat, now)
+    return Outcome(link.debtor_id, await linking.summary(s, link.debtor_id))
+
+
+async def on_callback(update: Update, context: BotContext) -> None:
+    """A button press: answered at once, then the current state is shown."""
+    await update.callback_query.answer()
+    linking = context.services.linking
+    await _handle(update, context, lambda s, chat, now: _summary_or_prompt(s, chat, now, linking))
+
+
+async def on_other(update: Update, context: BotContext) -> None:
+    """Stickers, photos, unknown commands: a polite pointer to what works."""
+    linking = context.services.linking
+    await _handle(update, context, lambda s, chat, now: _summary_or_prompt(s, chat, now, linking))
+
+
+def install(application: Application) -> None:
+    """Register every handler; the order is the routing table."""
+    application.add_handler(TypeHandler(Update, record_update), group=-1)
+    application.add_handler(CommandHandler("start", on_start))
+    application.add_handler(MessageHandler(filters.CONTACT, on_contact))
+    application.add_handler(CallbackQueryHandler(on_callback))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(MessageHandler(filters.ALL, on_other))

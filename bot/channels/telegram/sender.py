@@ -1,0 +1,126 @@
+"""Sending domain OutMessages through python-telegram-bot, with every send in the contact log."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot import labels
+from bot.channels.base import ChannelUnreachable, OutMessage, ReplyKeyboard
+from bot.compliance.records import log_outbound
+from bot.db.base import utcnow
+from bot.db.models import ChannelLink
+from bot.i18n import translator
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def to_markup(message: OutMessage, locale: str | None) -> Markup:
+    """The Telegram keyboard for a message (inline buttons win over a reply keyboard)."""
+    if message.buttons:
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(b.label, url=b.url)
+                    if b.url
+                    else InlineKeyboardButton(b.label, callback_data=b.data)
+                    for b in row
+                ]
+                for row in message.buttons
+            ]
+        )
+    if message.reply_keyboard is ReplyKeyboard.SHARE_CONTACT:
+        _ = translator(locale)
+        return ReplyKeyboardMarkup(
+            [
+                [KeyboardButton(_(labels.SHARE_CONTACT), request_contact=True)],
+                [KeyboardButton(_(labels.ANSWER_QUESTION))],
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    if message.reply_keyboard is ReplyKeyboard.REMOVE:
+        return ReplyKeyboardRemove()
+    return None
+
+
+class TelegramSender:
+    """Delivers messages to chats and records each attempt; a block marks the link unreachable."""
+
+    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.bot = bot
+        self.sessions = sessions
+
+    async def send(
+        self,
+        chat_id: int,
+        message: OutMessage,
+        *,
+        debtor_id: int | None = None,
+        locale: str | None = None,
+    ) -> int:
+        """Send one message; return its Telegram id or raise ChannelUnreachable."""
+        error: str | None = None
+        message_id: int | None = None
+        try:
+            sent = await self.bot.send_message(
+                chat_id,
+                message.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=to_markup(message, locale),
+                link_preview_options=None,
+            )
+            message_id = sent.message_id
+        except Forbidden as exc:
+            error = f"forbidden: {exc.message}"
+            await self._record(chat_id, message, debtor_id, None, error)
+            await self.mark_unreachable(chat_id, exc.message)
+            raise ChannelUnreachable(exc.message) from exc
+        except (BadRequest, TelegramError) as exc:
+            error = f"{type(exc).__name__}: {exc.message}"
+            await self._record(chat_id, message, debtor_id, None, error)
+            raise
+        await self._record(chat_id, message, debtor_id, message_id, None)
+        return message_id
+
+    async def mark_unreachable(self, chat_id: int, reason: str) -> None:
+        """Never message this chat again until the person writes to us."""
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(ChannelLink)
+                .where(ChannelLink.channel == CHANNEL, ChannelLink.chat_id == chat_id)
+                .where(ChannelLink.unreachable_at.is_(None))
+                .values(unreachable_at=utcnow(), unreachable_reason=reason[:200])
+            )
+        log.info("telegram chat marked unreachable: %s", reason)
+
+    async def _record(
+        self,
+        chat_id: int,
+        message: OutMessage,
+        debtor_id: int | None,
+        message_id: int | None,
+        error: str | None,
+    ) -> None:
+        async with self.sessions.begin() as s:
+            log_outbound(
+                s, channel=CHANNEL, chat_id=chat_id, debtor_id=debtor_id, kind=message.kind,
+                text=message.text, template_key=message.template_key,
+                template_version=message.template_version, message_id=message_id, error=error,
+                at=utcnow(),
+            )  # fmt: skip

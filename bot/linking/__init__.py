@@ -1,0 +1,1 @@
+"""Getting debtors into the chat safely: deep-link tokens and identity verification."""

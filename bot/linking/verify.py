@@ -1,0 +1,395 @@
+"""Linking a chat to a debtor and confirming who is there, before anything about a debt is shown.
+
+Each public method handles one thing the person did and returns the messages to send. It runs
+inside the caller's transaction, so what the bot says is already durable when it says it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import phonenumbers
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import labels
+from bot.channels.base import Button, OutMessage, ReplyKeyboard
+from bot.compliance.records import audit
+from bot.db.models import (
+    Account,
+    AccountStatus,
+    ChannelLink,
+    Debtor,
+    DebtorPhone,
+    DialogueState,
+    LinkToken,
+)
+from bot.i18n import SUPPORTED_LOCALES, translator
+from bot.linking.tokens import find_live_token, live_token_clause
+from bot.templates.store import render
+
+MAX_ATTEMPTS = 3
+ANSWER_LENGTH = 4
+FLOW = "verify"
+
+
+@dataclass(frozen=True)
+class Chat:
+    """Who wrote, as the channel tells it."""
+
+    channel: str
+    chat_id: int
+    user_id: int | None
+    language_code: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The debtor this chat belongs to (if known) and what to send back."""
+
+    debtor_id: int | None
+    messages: list[OutMessage]
+
+
+class Linking:
+    """Deep-link start, identity checks and the verified summary."""
+
+    def __init__(self, creditor: str, payment_url_template: str) -> None:
+        self.creditor = creditor
+        self.payment_url_template = payment_url_template
+        self.question_labels = {
+            translator(loc)(labels.ANSWER_QUESTION) for loc in SUPPORTED_LOCALES
+        }
+
+    async def link_of(self, s: AsyncSession, chat: Chat) -> ChannelLink | None:
+        """The link of this chat, if any."""
+        return (
+            await s.execute(
+                select(ChannelLink).where(
+                    ChannelLink.channel == chat.channel, ChannelLink.chat_id == chat.chat_id
+                )
+            )
+        ).scalar_one_or_none()
+
+    async def start(self, s: AsyncSession, chat: Chat, payload: str, now: datetime) -> Outcome:
+        """``/start`` with or without a deep-link token."""
+        link = await self.link_of(s, chat)
+        token = await find_live_token(s, payload, now) if payload else None
+        if token is None:
+            if link is not None and link.verified_at is not None:
+                return await self._summary_outcome(s, link.debtor_id, greet=False)
+            if link is not None and await self._live_token_of(s, link, now) is not None:
+                return await self._verify_needed(s, link)
+            return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
+        if link is not None and link.debtor_id != token.debtor_id:
+            audit(
+                s,
+                token.debtor_id,
+                "relink_refused",
+                actor="debtor",
+                at=now,
+                detail=f"chat already linked to debtor {link.debtor_id}",
+            )
+            debtor = await s.get(Debtor, token.debtor_id)
+            return Outcome(None, [await self._message(s, "chat_linked_elsewhere", debtor.locale)])
+        if link is not None and link.verified_at is not None:
+            token.used_at = now
+            return await self._summary_outcome(s, link.debtor_id, greet=False)
+        if link is None:
+            link = ChannelLink(
+                debtor_id=token.debtor_id,
+                channel=chat.channel,
+                chat_id=chat.chat_id,
+                user_id=chat.user_id,
+                language_code=chat.language_code,
+                linked_at=now,
+                failed_attempts=0,
+            )
+            s.add(link)
+        link.token_id = token.id
+        await self._set_step(s, chat, token.debtor_id, "contact")
+        audit(s, token.debtor_id, "chat_linked", actor="debtor", at=now, detail=chat.channel)
+        debtor = await s.get(Debtor, token.debtor_id)
+        _ = translator(debtor.locale)
+        greeting = await self._message(
+            s,
+            "link_greeting",
+            debtor.locale,
+            reply_keyboard=ReplyKeyboard.SHARE_CONTACT,
+            share_label=_(labels.SHARE_CONTACT),
+            question_label=_(labels.ANSWER_QUESTION),
+        )
+        return Outcome(token.debtor_id, [greeting])
+
+    async def contact(
+        self, s: AsyncSession, chat: Chat, contact_user_id: int | None, phone: str, now: datetime
+    ) -> Outcome:
+        """A shared contact: verifies when it is the sender's own and the phone matches."""
+        link = await self.link_of(s, chat)
+        if link is None:
+            return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
+        if link.verified_at is not None:
+            return await self._summary_outcome(s, link.debtor_id, greet=False)
+        token = await self._live_token_of(s, link, now)
+        if token is None:
+            return await self._dead_link(s, link, chat)
+        if contact_user_id is None or contact_user_id != chat.user_id:
+            return await self._fail(s, link, token, now, "verify_not_own_contact")
+        if await self._phone_matches(s, link.debtor_id, phone):
+            return await self._verified(s, link, token, now, "contact")
+        return await self._fail(s, link, token, now, "verify_failed")
+
+    async def text(self, s: AsyncSession, chat: Chat, text: str, now: datetime) -> Outcome | None:
+        """Free text from a chat that is not verified yet; None when the chat is verified."""
+        link = await self.link_of(s, chat)
+        if link is None:
+            return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
+        if link.verified_at is not None:
+            return None
+        token = await self._live_token_of(s, link, now)
+        if token is None:
+            return await self._dead_link(s, link, chat)
+        answer = text.strip()
+        if answer in self.question_labels:
+            await self._set_step(s, chat, link.debtor_id, "question")
+            debtor = await s.get(Debtor, link.debtor_id)
+            return Outcome(
+                link.debtor_id, [await self._message(s, "verify_ask_question", debtor.locale)]
+            )
+        if len(answer) != ANSWER_LENGTH or any(ch.isspace() for ch in answer):
+            return await self._verify_needed(s, link)
+        if await self._answer_matches(s, link.debtor_id, answer):
+            return await self._verified(s, link, token, now, "knowledge")
+        return await self._fail(s, link, token, now, "verify_failed")
+
+    async def unverified_prompt(self, s: AsyncSession, chat: Chat, now: datetime) -> Outcome:
+        """What to say to anything else (a button, a sticker) before verification."""
+        link = await self.link_of(s, chat)
+        if link is None:
+            return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
+        if await self._live_token_of(s, link, now) is None:
+            return await self._dead_link(s, link, chat)
+        return await self._verify_needed(s, link)
+
+    async def summary(self, s: AsyncSession, debtor_id: int) -> list[OutMessage]:
+        """What is owed, with the buttons that exist so far."""
+        return (await self._summary_outcome(s, debtor_id, greet=False)).messages
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _verified(
+        self, s: AsyncSession, link: ChannelLink, token: LinkToken, now: datetime, method: str
+    ) -> Outcome:
+        link.verified_at, link.verify_method, link.failed_attempts = now, method, 0
+        token.used_at = now
+        others = (
+            await s.execute(
+                select(func.count()).where(
+                    ChannelLink.debtor_id == link.debtor_id,
+                    ChannelLink.verified_at.is_not(None),
+                    ChannelLink.id != link.id,
+                )
+            )
+        ).scalar_one()
+        detail = f"by {method}" + (f"; {others} other verified chat(s)" if others else "")
+        audit(s, link.debtor_id, "chat_verified", actor="debtor", at=now, detail=detail)
+        await self._set_step(s, link, link.debtor_id, None)
+        return await self._summary_outcome(s, link.debtor_id, greet=True)
+
+    async def _fail(
+        self, s: AsyncSession, link: ChannelLink, token: LinkToken, now: datetime, key: str
+    ) -> Outcome:
+        token.failed_attempts += 1
+        link.failed_attempts += 1
+        audit(s, link.debtor_id, "verify_failed", actor="debtor", at=now, detail=key)
+        debtor = await s.get(Debtor, link.debtor_id)
+        if token.failed_attempts >= MAX_ATTEMPTS:
+            token.locked_at = now
+            audit(
+                s,
+                link.debtor_id,
+                "link_locked",
+                actor="system",
+                at=now,
+                detail=f"{MAX_ATTEMPTS} failed attempts",
+            )
+            await self._set_step(s, link, link.debtor_id, None)
+            locked = await self._message(
+                s, "verify_locked", debtor.locale, reply_keyboard=ReplyKeyboard.REMOVE
+            )
+            return Outcome(link.debtor_id, [locked])
+        await self._set_step(s, link, link.debtor_id, "question")
+        _ = translator(debtor.locale)
+        message = await self._message(
+            s,
+            key,
+            debtor.locale,
+            reply_keyboard=ReplyKeyboard.SHARE_CONTACT,
+            remaining=MAX_ATTEMPTS - token.failed_attempts,
+            share_label=_(labels.SHARE_CONTACT),
+        )
+        return Outcome(link.debtor_id, [message])
+
+    async def _verify_needed(self, s: AsyncSession, link: ChannelLink) -> Outcome:
+        debtor = await s.get(Debtor, link.debtor_id)
+        _ = translator(debtor.locale)
+        message = await self._message(
+            s,
+            "verify_needed",
+            debtor.locale,
+            reply_keyboard=ReplyKeyboard.SHARE_CONTACT,
+            share_label=_(labels.SHARE_CONTACT),
+        )
+        return Outcome(link.debtor_id, [message])
+
+    async def _dead_link(self, s: AsyncSession, link: ChannelLink, chat: Chat) -> Outcome:
+        token = await s.get(LinkToken, link.token_id) if link.token_id else None
+        if token is not None and token.locked_at is not None:
+            debtor = await s.get(Debtor, link.debtor_id)
+            return Outcome(None, [await self._message(s, "verify_locked", debtor.locale)])
+        return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
+
+    async def _summary_outcome(self, s: AsyncSession, debtor_id: int, *, greet: bool) -> Outcome:
+        debtor = await s.get(Debtor, debtor_id)
+        accounts = (
+            (
+                await s.execute(
+                    select(Account)
+                    .where(
+                        Account.debtor_id == debtor_id,
+                        Account.status == AccountStatus.OPEN,
+                        Account.amount_due_minor > 0,
+                    )
+                    .order_by(Account.due_date, Account.account_ref)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        totals: dict[str, int] = {}
+        for a in accounts:
+            totals[a.currency] = totals.get(a.currency, 0) + a.amount_due_minor
+        _ = translator(debtor.locale)
+        buttons = [
+            [Button(_(labels.PAY_ACCOUNT, account_ref=a.account_ref), url=self._pay_url(a))]
+            for a in accounts[:5]
+        ]
+        buttons.append([Button(_(labels.MENU["balance"]), data="menu:balance")])
+        messages = []
+        if greet:
+            first_name = debtor.full_name.split()[0] if debtor.full_name.split() else ""
+            messages.append(
+                await self._message(
+                    s,
+                    "verified",
+                    debtor.locale,
+                    reply_keyboard=ReplyKeyboard.REMOVE,
+                    first_name=first_name,
+                )
+            )
+        summary = await self._message(
+            s,
+            "balance_summary",
+            debtor.locale,
+            buttons=buttons,
+            accounts=[
+                {
+                    "amount_minor": a.amount_due_minor,
+                    "currency": a.currency,
+                    "product": a.product,
+                    "account_ref": a.account_ref,
+                    "due_date": a.due_date,
+                }
+                for a in accounts
+            ],
+            totals=[{"amount_minor": v, "currency": k} for k, v in sorted(totals.items())],
+        )
+        messages.append(summary)
+        return Outcome(debtor_id, messages)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _pay_url(self, account: Account) -> str:
+        return self.payment_url_template.format(account_ref=quote(account.account_ref, safe=""))
+
+    async def _message(
+        self,
+        s: AsyncSession,
+        key: str,
+        locale: str | None,
+        *,
+        reply_keyboard: ReplyKeyboard | None = None,
+        buttons: list[list[Button]] | None = None,
+        **context: Any,
+    ) -> OutMessage:
+        rendered = await render(s, key, locale, {"creditor": self.creditor, **context})
+        return OutMessage(
+            rendered.text,
+            buttons or [],
+            reply_keyboard,
+            kind="reply",
+            template_key=key,
+            template_version=rendered.version,
+        )
+
+    async def _live_token_of(
+        self, s: AsyncSession, link: ChannelLink, now: datetime
+    ) -> LinkToken | None:
+        if link.token_id is None:
+            return None
+        return (
+            await s.execute(
+                select(LinkToken).where(LinkToken.id == link.token_id, live_token_clause(now))
+            )
+        ).scalar_one_or_none()
+
+    async def _phone_matches(self, s: AsyncSession, debtor_id: int, phone: str) -> bool:
+        # Telegram sends numbers with or without the leading "+".
+        digits = "+" + phone.strip().lstrip("+")
+        try:
+            e164 = phonenumbers.format_number(
+                phonenumbers.parse(digits, None), phonenumbers.PhoneNumberFormat.E164
+            )
+        except phonenumbers.NumberParseException:
+            return False
+        found = await s.execute(
+            select(DebtorPhone.id).where(
+                DebtorPhone.debtor_id == debtor_id, DebtorPhone.phone_e164 == e164
+            )
+        )
+        return found.first() is not None
+
+    async def _answer_matches(self, s: AsyncSession, debtor_id: int, answer: str) -> bool:
+        refs = (
+            await s.execute(select(Account.account_ref).where(Account.debtor_id == debtor_id))
+        ).scalars()
+        wanted = answer.casefold()
+        return any(
+            len(ref) >= ANSWER_LENGTH and ref[-ANSWER_LENGTH:].casefold() == wanted for ref in refs
+        )
+
+    async def _set_step(
+        self, s: AsyncSession, chat: Chat | ChannelLink, debtor_id: int, step: str | None
+    ) -> None:
+        state = (
+            await s.execute(
+                select(DialogueState).where(
+                    DialogueState.channel == chat.channel, DialogueState.chat_id == chat.chat_id
+                )
+            )
+        ).scalar_one_or_none()
+        if state is None:
+            state = DialogueState(
+                channel=chat.channel,
+                chat_id=chat.chat_id,
+                data={},
+                unrecognised_count=0,
+                version=0,
+            )
+            s.add(state)
+        state.debtor_id = debtor_id
+        state.flow, state.step = (FLOW, step) if step else (None, None)
+        state.version = (state.version or 0) + 1

@@ -1,0 +1,58 @@
+"""aiohttp application factory for one nudgebot process."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+TELEGRAM_APP = web.AppKey("telegram_application", Application)
+WEBHOOK_SECRET = web.AppKey("webhook_secret", str)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness for load balancers and docker."""
+    return web.json_response({"ok": True})
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """Accept an update from Telegram only with the right secret token, then queue it."""
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), request.app[WEBHOOK_SECRET].encode()):
+        log.warning("webhook request with a missing or wrong secret token refused")
+        return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+    try:
+        payload = await request.json()
+    except ValueError:
+        return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+    application = request.app[TELEGRAM_APP]
+    update = Update.de_json(payload, application.bot)
+    if update is None:
+        return web.json_response({"ok": False, "error": "not an update"}, status=400)
+    await application.update_queue.put(update)
+    return web.json_response({"ok": True})
+
+
+def webhook_path(settings: Settings) -> str:
+    """The local path Telegram posts to: the path of WEBHOOK_URL."""
+    return urlsplit(settings.webhook_url or "").path or "/telegram/webhook"
+
+
+def make_web_app(settings: Settings, telegram: Application | None = None) -> web.Application:
+    """The web application; the webhook route exists only in webhook mode."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_get("/healthz", health)
+    if telegram is not None and settings.webhook_url:
+        settings.require("webhook_secret")
+        app[TELEGRAM_APP] = telegram
+        app[WEBHOOK_SECRET] = settings.webhook_secret.get_secret_value()
+        app.router.add_post(webhook_path(settings), telegram_webhook)
+    return app
