@@ -21,11 +21,13 @@ from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
 from bot.linking.tokens import issue_links
+from bot.sandbox.launch import remove_sqlite_file, serve_sandbox
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 SHOWN_ERRORS = 50
 PROGRESS_FROM_BYTES = 1_000_000
+SANDBOX_DATABASE = "sqlite+aiosqlite:///./nudgebot-sandbox.db"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--report", type=Path, help="write every row error to this CSV (line,column,reason)"
         )
     commands.add_parser("run", help="run the bot and the web server until stopped")
+    sandbox = commands.add_parser(
+        "sandbox", help="try nudgebot offline: a local Telegram, sample debtors and a chat page"
+    )
+    sandbox.add_argument("--port", type=int, default=8081, help="port of the local Telegram")
+    sandbox.add_argument(
+        "--database-url",
+        default=SANDBOX_DATABASE,
+        help="database to fill with sample data (emptied at every start when SQLite)",
+    )
 
     links = commands.add_parser("links", help="deep links for debtors").add_subparsers(
         dest="links_command", required=True
@@ -90,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             configure_logging()
             asyncio.run(serve(settings))
+            return EXIT_OK
+        if args.command == "sandbox":
+            configure_logging()
+            sandbox_settings = settings.model_copy(update={"database_url": args.database_url})
+            remove_sqlite_file(args.database_url)
+            asyncio.run(serve_sandbox(sandbox_settings, args.port))
             return EXIT_OK
         if args.command == "links":
             return asyncio.run(_export_links(args, settings))

@@ -1,0 +1,128 @@
+"""``nudgebot sandbox``: the local Bot API server, the bot and the web server, with sample debtors.
+
+This module is the only part of ``bot.sandbox`` that knows the rest of nudgebot: the server
+itself stays a plain imitation of Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.accounts.importer import import_accounts
+from bot.app import Running, running
+from bot.db import migrate
+from bot.db.base import utcnow
+from bot.db.engine import create_engine, is_sqlite, session_factory
+from bot.db.models import Debtor, DebtorPhone
+from bot.i18n import supported_locale
+from bot.linking.tokens import issue_links
+from bot.sandbox.botapi import BotApiServer
+from bot.settings import Settings
+
+SANDBOX_TOKEN = "100000:sandbox-token-not-a-secret"
+SANDBOX_BOT = "nudgebot_sandbox_bot"
+SAMPLE_PORTFOLIO = Path(__file__).with_name("sample_portfolio.csv")
+FIRST_USER_ID = 10_001
+
+
+def remove_sqlite_file(database_url: str) -> None:
+    """Start the sandbox from nothing each time: delete its SQLite file."""
+    if is_sqlite(database_url) and "///" in database_url:
+        path = database_url.split("///", 1)[1]
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def prepare(database_url: str) -> list[dict[str, Any]]:
+    """Load the sample portfolio into an empty database; return one persona per debtor."""
+    engine = create_engine(database_url)
+    try:
+        await migrate.ensure_schema(engine, database_url)
+        sessions = session_factory(engine)
+        report = await import_accounts(sessions, SAMPLE_PORTFOLIO, region="US")
+        assert not report.errors, report.errors
+        async with sessions.begin() as s:
+            issued, _ = await issue_links(s, now=utcnow(), ttl=timedelta(days=30), rotate=True)
+            tokens = {link.debtor_ref: link.token for link in issued}
+            debtors = (await s.execute(select(Debtor).order_by(Debtor.id))).scalars().all()
+            personas = []
+            for index, debtor in enumerate(debtors):
+                phone = (
+                    (
+                        await s.execute(
+                            select(DebtorPhone.phone_e164).where(
+                                DebtorPhone.debtor_id == debtor.id
+                            )
+                        )
+                    )
+                    .scalars()
+                    .first()
+                )
+                language = supported_locale(debtor.locale).replace("_", "-").lower()
+                personas.append(
+                    {
+                        "name": debtor.full_name,
+                        "debtor_ref": debtor.debtor_ref,
+                        "phone": phone,
+                        "start": tokens.get(debtor.debtor_ref, ""),
+                        "user": {
+                            "id": FIRST_USER_ID + index,
+                            "first_name": debtor.full_name.split()[0],
+                            "language_code": "zh-hans" if language.startswith("zh") else "en",
+                        },
+                    }
+                )
+    finally:
+        await engine.dispose()
+    return personas
+
+
+@asynccontextmanager
+async def sandbox_running(
+    settings: Settings, *, host: str = "127.0.0.1", api_port: int = 0
+) -> AsyncIterator[tuple[BotApiServer, Running, list[dict[str, Any]]]]:
+    """Start the local Telegram, load the sample debtors, and run the bot against them."""
+    personas = await prepare(settings.database_url)
+    server = BotApiServer()
+    server.add_bot(SANDBOX_TOKEN, username=SANDBOX_BOT, first_name=settings.creditor_name)
+    server.personas = personas
+    root = await server.start(host=host, port=api_port)
+    bot_settings = settings.model_copy(
+        update={
+            "bot_token": SecretStr(SANDBOX_TOKEN),
+            "telegram_api_url": root,
+            "webhook_url": None,
+        }
+    )
+    try:
+        async with running(bot_settings) as process:
+            yield server, process, personas
+    finally:
+        await server.stop()
+
+
+async def serve_sandbox(settings: Settings, api_port: int) -> None:
+    """Run the sandbox until Ctrl+C or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with sandbox_running(settings, api_port=api_port) as (server, process, personas):
+        print(
+            f"nudgebot sandbox is running with {len(personas)} sample debtors.\n"
+            f"  Chat with the bot as a debtor: {server.base_url}/sandbox/chat\n"
+            f"  Local Bot API (Telegram):      {server.base_url}/bot<token>/<method>\n"
+            f"  nudgebot web server:           {process.web_url}\n"
+            "Ctrl+C stops.",
+            flush=True,
+        )
+        await stop.wait()
