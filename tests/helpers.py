@@ -14,3 +14,43 @@ def write_csv(path: Path, content: str | bytes, encoding: str = "utf-8") -> Path
     """Write a CSV file exactly as given (no newline translation)."""
     path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
     return path
+
+
+async def add_debtor(
+    session,
+    ref: str,
+    *,
+    accounts: list[tuple[str, object, int, str]],
+    timezone: str = "America/New_York",
+    locale: str = "en_US",
+    chat_id: int | None = None,
+    verified: bool = True,
+    phone: str = "+14155550100",
+    name: str = "Test Debtor",
+):
+    """Insert a debtor with accounts ``(account_ref, due_date, amount_minor, currency)`` and,
+    when ``chat_id`` is given, a Telegram link (verified unless told otherwise)."""
+    from bot.db.base import utcnow
+    from bot.db.models import Account, ChannelLink, Debtor, DebtorPhone
+
+    debtor = Debtor(debtor_ref=ref, full_name=name, locale=locale, timezone=timezone)
+    debtor.phones.append(DebtorPhone(phone_e164=phone))
+    session.add(debtor)
+    await session.flush()
+    for account_ref, due, amount, currency in accounts:
+        session.add(
+            Account(
+                account_ref=account_ref, debtor_id=debtor.id, currency=currency,
+                amount_due_minor=amount, due_date=due, status="open", late_fee_waived=False,
+            )
+        )  # fmt: skip
+    if chat_id is not None:
+        session.add(
+            ChannelLink(
+                debtor_id=debtor.id, channel="telegram", chat_id=chat_id, user_id=chat_id,
+                failed_attempts=0, verified_at=utcnow() if verified else None,
+                verify_method="contact" if verified else None,
+            )
+        )  # fmt: skip
+    await session.flush()
+    return debtor

@@ -171,7 +171,8 @@ class ReminderOutbox(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(24))  # "stage", "promise_due", "installment_due" ...
     stage: Mapped[str | None] = mapped_column(String(32))
     template_key: Mapped[str] = mapped_column(String(64))
-    account_ids: Mapped[list[int]] = mapped_column(JSON(), default=list)
+    # The accounts the message covered, filled in when it is sent.
+    account_ids: Mapped[list[int] | None] = mapped_column(JSON())
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)

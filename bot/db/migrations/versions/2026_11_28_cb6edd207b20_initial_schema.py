@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 43639465c02e
+Revision ID: cb6edd207b20
 Revises:
-Create Date: 2026-11-28 10:44:03.990050+00:00
+Create Date: 2026-11-28 10:55:04.180439+00:00
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "43639465c02e"
+revision = "cb6edd207b20"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -376,7 +376,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("stage", sa.String(length=32), nullable=True),
         sa.Column("template_key", sa.String(length=64), nullable=False),
-        sa.Column("account_ids", sa.JSON(), nullable=False),
+        sa.Column("account_ids", sa.JSON(), nullable=True),
         sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

@@ -1,0 +1,1 @@
+"""The reminder engine: collection policy, planner, outbox and dispatcher."""

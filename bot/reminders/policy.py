@@ -1,0 +1,163 @@
+"""The collection policy: stages, contact window, caps and holds, read from TOML and validated."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_POLICY = Path(__file__).with_name("default_policy.toml")
+
+
+class PolicyError(Exception):
+    """The policy file is unreadable or a field is wrong; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage(_Strict):
+    """One stage of delinquency with its message and cadence."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    from_dpd: int
+    to_dpd: int
+    cadence_days: int = Field(ge=1)
+    template: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Stage:
+        if self.to_dpd < self.from_dpd:
+            raise ValueError("to_dpd must not be before from_dpd")
+        return self
+
+
+class Final(_Strict):
+    """Where automation ends and the agent queue takes over."""
+
+    from_dpd: int
+
+
+class Window(_Strict):
+    """Local hours when proactive messages may go out."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Caps(_Strict):
+    """How often a debtor may be contacted proactively."""
+
+    max_per_7_days: int = Field(ge=1, le=50)
+    min_gap_hours: float = Field(ge=0)
+
+
+class NonResponders(_Strict):
+    """When to move reminders to another time of day."""
+
+    unanswered: int = Field(ge=1)
+
+
+class Holds(_Strict):
+    """Which holds stop automated reminders."""
+
+    opted_out: bool = True
+    cease: bool = True
+    dispute: bool = True
+    deceased: bool = True
+    bankruptcy: bool = True
+    hardship: bool = True
+    open_ticket: bool = True
+    open_promise: bool = True
+    plan_in_good_standing: bool = True
+
+    @field_validator("opted_out", "cease", "deceased")
+    @classmethod
+    def _lawful(cls, value: bool) -> bool:
+        # The law, not policy, requires these: a person who asked to stop, or has died.
+        if not value:
+            raise ValueError("cannot be switched off")
+        return value
+
+
+class LateFees(_Strict):
+    """A daily fee on the overdue amount, off by default."""
+
+    enabled: bool = False
+    daily_rate_permille: float = Field(ge=0, le=10)
+    cap_percent: float = Field(ge=0, le=100)
+
+
+class Dispatch(_Strict):
+    """Sending limits and retries."""
+
+    global_per_second: float = Field(gt=0, le=30)
+    per_chat_per_second: float = Field(gt=0, le=1)
+    max_attempts: int = Field(ge=1, le=10)
+    stuck_after_minutes: int = Field(ge=1)
+
+
+class Policy(_Strict):
+    """The whole collection policy."""
+
+    stages: list[Stage] = Field(min_length=1)
+    final: Final
+    window: Window
+    caps: Caps
+    non_responders: NonResponders
+    holds: Holds
+    late_fees: LateFees
+    dispatch: Dispatch
+
+    @model_validator(mode="after")
+    def _stages_apart(self) -> Policy:
+        ordered = sorted(self.stages, key=lambda s: s.from_dpd)
+        names = [s.name for s in ordered]
+        if len(set(names)) != len(names):
+            raise ValueError("stage names must be unique")
+        for before, after in pairwise(ordered):
+            if after.from_dpd <= before.to_dpd:
+                raise ValueError(f"stages {before.name} and {after.name} overlap")
+        if self.final.from_dpd <= ordered[-1].to_dpd:
+            raise ValueError("final.from_dpd must come after the last stage")
+        return self
+
+    @cached_property
+    def earliest_dpd(self) -> int:
+        """The first DPD at which any reminder can go out."""
+        return min(s.from_dpd for s in self.stages)
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and validate a policy file (the shipped default when ``path`` is None)."""
+    source = path or DEFAULT_POLICY
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{source}: {exc}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PolicyError(f"{source}: {field}: {reason}{more}") from None
