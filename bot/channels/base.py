@@ -35,13 +35,40 @@ class OutMessage:
     template_version: int | None = None
 
 
-class ChannelUnreachable(Exception):
+@dataclass(frozen=True)
+class Delivery:
+    """A delivered message: the channel's id for it and its contact log row."""
+
+    message_id: int
+    log_id: int
+
+
+class SendError(Exception):
+    """A message was not delivered."""
+
+
+class ChannelUnreachable(SendError):
     """The person blocked the bot or the chat is gone: never retry, mark the link unreachable."""
 
 
-class Sender(Protocol):
-    """Anything that can deliver an OutMessage to a chat and return the message id."""
+class TransientSendError(SendError):
+    """Worth trying again later: the channel's server failed, timed out, or asked us to wait."""
 
-    async def send(self, chat_id: int, message: OutMessage) -> int:
-        """Deliver and return the channel's message id, or raise ChannelUnreachable."""
+
+class PermanentSendError(SendError):
+    """Trying again would fail the same way (e.g. the channel refused the message's format)."""
+
+
+class Sender(Protocol):
+    """Anything that can deliver an OutMessage to a chat and log it in the contact log."""
+
+    async def send(
+        self,
+        chat_id: int,
+        message: OutMessage,
+        *,
+        debtor_id: int | None = None,
+        locale: str | None = None,
+    ) -> Delivery:
+        """Deliver the message or raise a SendError."""
         ...

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
+from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage, ReplyKeyboard
 from bot.compliance.records import audit
 from bot.db.models import (
@@ -29,6 +29,8 @@ from bot.db.models import (
 )
 from bot.i18n import SUPPORTED_LOCALES, translator
 from bot.linking.tokens import find_live_token, live_token_clause
+from bot.menu import debt_buttons
+from bot.templates.accounts import account_rows, accounts_block, totals
 from bot.templates.store import render
 
 MAX_ATTEMPTS = 3
@@ -269,51 +271,27 @@ class Linking:
             .scalars()
             .all()
         )
-        totals: dict[str, int] = {}
-        for a in accounts:
-            totals[a.currency] = totals.get(a.currency, 0) + a.amount_due_minor
-        _ = translator(debtor.locale)
-        buttons = [
-            [Button(_(labels.PAY_ACCOUNT, account_ref=a.account_ref), url=self._pay_url(a))]
-            for a in accounts[:5]
-        ]
-        buttons.append([Button(_(labels.MENU["balance"]), data="menu:balance")])
+        buttons = debt_buttons(accounts, debtor.locale, self.payment_url_template)
         messages = []
         if greet:
-            first_name = debtor.full_name.split()[0] if debtor.full_name.split() else ""
             messages.append(
                 await self._message(
                     s,
                     "verified",
                     debtor.locale,
                     reply_keyboard=ReplyKeyboard.REMOVE,
-                    first_name=first_name,
+                    first_name=greeting_name(debtor.full_name),
                 )
             )
+        rows = account_rows(accounts)
         summary = await self._message(
-            s,
-            "balance_summary",
-            debtor.locale,
-            buttons=buttons,
-            accounts=[
-                {
-                    "amount_minor": a.amount_due_minor,
-                    "currency": a.currency,
-                    "product": a.product,
-                    "account_ref": a.account_ref,
-                    "due_date": a.due_date,
-                }
-                for a in accounts
-            ],
-            totals=[{"amount_minor": v, "currency": k} for k, v in sorted(totals.items())],
-        )
+            s, "balance_summary", debtor.locale, buttons=buttons, accounts=rows,
+            accounts_block=await accounts_block(s, debtor.locale, rows), totals=totals(rows),
+        )  # fmt: skip
         messages.append(summary)
         return Outcome(debtor_id, messages)
 
     # -- helpers -----------------------------------------------------------------------------
-
-    def _pay_url(self, account: Account) -> str:
-        return self.payment_url_template.format(account_ref=quote(account.account_ref, safe=""))
 
     async def _message(
         self,

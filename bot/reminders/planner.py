@@ -40,11 +40,12 @@ class PlanReport:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _zone_table(clocks: list[ZoneClock]) -> Subquery:
+def _zone_table(clocks: list[ZoneClock], *, any_hour: bool = False) -> Subquery:
+    """The zone clocks as a table; ``any_hour`` treats every zone as inside its window."""
     return rows_table(
         "zone_clock",
         {"tz": str, "zday": int, "send_from": datetime, "plannable": int},
-        [(c.zone, c.day, c.send_from, int(c.plannable)) for c in clocks],
+        [(c.zone, c.day, c.send_from, int(any_hour or c.plannable)) for c in clocks],
     )
 
 
@@ -56,7 +57,9 @@ def _stage_table(policy: Policy) -> Subquery:
     )
 
 
-def _open_accounts(policy: Policy, zone: Subquery) -> tuple[Select[Any], Any]:
+def _open_accounts(
+    policy: Policy, zone: Subquery, debtor_id: int | None = None
+) -> tuple[Select[Any], Any]:
     """Open, owed accounts joined to their debtor's zone, with days past due."""
     dpd = zone.c.zday - days_since_epoch(Account.due_date)
     query = (
@@ -67,13 +70,21 @@ def _open_accounts(policy: Policy, zone: Subquery) -> tuple[Select[Any], Any]:
     )
     if policy.holds.dispute:
         query = query.where(Account.dispute_at.is_(None))
+    if debtor_id is not None:
+        query = query.where(Account.debtor_id == debtor_id)
     return query, dpd
 
 
-def warranted(policy: Policy, clocks: list[ZoneClock]) -> Select[Any]:
+def warranted(
+    policy: Policy,
+    clocks: list[ZoneClock],
+    *,
+    any_hour: bool = False,
+    debtor_id: int | None = None,
+) -> Select[Any]:
     """One row per debtor who should get a stage reminder now, with its dedupe key."""
-    zone, stage = _zone_table(clocks), _stage_table(policy)
-    accounts, dpd = _open_accounts(policy, zone)
+    zone, stage = _zone_table(clocks, any_hour=any_hour), _stage_table(policy)
+    accounts, dpd = _open_accounts(policy, zone, debtor_id)
     ranked = (
         accounts.add_columns(
             Account.due_date,
@@ -204,19 +215,29 @@ async def _open_final_tickets(
     return (await session.execute(stmt)).rowcount or 0
 
 
-async def _skipped(session: AsyncSession, policy: Policy, clocks: list[ZoneClock]) -> Counter[str]:
-    """Why debtors with an account in a reminder stage got no reminder, counted by reason."""
-    zone, stage = _zone_table(clocks), _stage_table(policy)
-    accounts, dpd = _open_accounts(policy, zone)
+def block_reasons(
+    policy: Policy,
+    clocks: list[ZoneClock],
+    *,
+    any_hour: bool = False,
+    debtor_id: int | None = None,
+) -> Select[Any]:
+    """(debtor_id, reason) for debtors with an account in a stage who may not be reminded."""
+    zone, stage = _zone_table(clocks, any_hour=any_hour), _stage_table(policy)
+    accounts, dpd = _open_accounts(policy, zone, debtor_id)
     in_stage = select(stage.c.name).where(dpd >= stage.c.from_dpd, dpd <= stage.c.to_dpd)
     blocks = [("window_closed", zone.c.plannable == 0), *debtor_blocks(policy.holds, zone.c.zday)]
     reason = case(*((condition, literal(name)) for name, condition in blocks), else_=None)
-    per_debtor = (
+    return (
         accounts.add_columns(reason.label("reason"))
         .where(in_stage.exists())
         .group_by(Account.debtor_id, reason)
-        .subquery()
     )
+
+
+async def _skipped(session: AsyncSession, policy: Policy, clocks: list[ZoneClock]) -> Counter[str]:
+    """Why debtors with an account in a reminder stage got no reminder, counted by reason."""
+    per_debtor = block_reasons(policy, clocks).subquery()
     counted = select(per_debtor.c.reason, func.count()).where(per_debtor.c.reason.is_not(None))
     rows = await session.execute(counted.group_by(per_debtor.c.reason))
     return Counter(dict(rows.all()))

@@ -18,7 +18,14 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import labels
-from bot.channels.base import ChannelUnreachable, OutMessage, ReplyKeyboard
+from bot.channels.base import (
+    ChannelUnreachable,
+    Delivery,
+    OutMessage,
+    PermanentSendError,
+    ReplyKeyboard,
+    TransientSendError,
+)
 from bot.compliance.records import log_outbound
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink
@@ -73,30 +80,28 @@ class TelegramSender:
         *,
         debtor_id: int | None = None,
         locale: str | None = None,
-    ) -> int:
-        """Send one message; return its Telegram id or raise ChannelUnreachable."""
-        error: str | None = None
-        message_id: int | None = None
+    ) -> Delivery:
+        """Send one message and log it; raise a SendError saying whether to retry."""
         try:
             sent = await self.bot.send_message(
                 chat_id,
                 message.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=to_markup(message, locale),
-                link_preview_options=None,
             )
-            message_id = sent.message_id
         except Forbidden as exc:
-            error = f"forbidden: {exc.message}"
-            await self._record(chat_id, message, debtor_id, None, error)
+            await self._record(chat_id, message, debtor_id, None, f"forbidden: {exc.message}")
             await self.mark_unreachable(chat_id, exc.message)
             raise ChannelUnreachable(exc.message) from exc
-        except (BadRequest, TelegramError) as exc:
-            error = f"{type(exc).__name__}: {exc.message}"
-            await self._record(chat_id, message, debtor_id, None, error)
-            raise
-        await self._record(chat_id, message, debtor_id, message_id, None)
-        return message_id
+        except BadRequest as exc:
+            await self._record(chat_id, message, debtor_id, None, f"bad request: {exc.message}")
+            raise PermanentSendError(exc.message) from exc
+        except TelegramError as exc:
+            # Network errors, timeouts, 5xx, and a 429 the rate limiter gave up on.
+            await self._record(chat_id, message, debtor_id, None, f"{type(exc).__name__}: {exc}")
+            raise TransientSendError(f"{type(exc).__name__}: {exc}") from exc
+        log_id = await self._record(chat_id, message, debtor_id, sent.message_id, None)
+        return Delivery(sent.message_id, log_id)
 
     async def mark_unreachable(self, chat_id: int, reason: str) -> None:
         """Never message this chat again until the person writes to us."""
@@ -116,11 +121,13 @@ class TelegramSender:
         debtor_id: int | None,
         message_id: int | None,
         error: str | None,
-    ) -> None:
+    ) -> int:
         async with self.sessions.begin() as s:
-            log_outbound(
+            entry = log_outbound(
                 s, channel=CHANNEL, chat_id=chat_id, debtor_id=debtor_id, kind=message.kind,
                 text=message.text, template_key=message.template_key,
                 template_version=message.template_version, message_id=message_id, error=error,
                 at=utcnow(),
             )  # fmt: skip
+            await s.flush()
+            return entry.id

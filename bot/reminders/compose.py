@@ -1,0 +1,97 @@
+"""Composing a proactive message: the stage text, the accounts it covers, and the opt-out line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.accounts.names import greeting_name
+from bot.channels.base import OutMessage
+from bot.db.models import Account, AccountStatus, Debtor
+from bot.menu import debt_buttons
+from bot.reminders.clock import day_number
+from bot.reminders.fees import late_fee
+from bot.reminders.policy import Policy
+from bot.templates.accounts import account_rows, accounts_block, totals
+from bot.templates.store import render
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A reminder ready to send and the accounts it covers."""
+
+    message: OutMessage
+    account_ids: list[int]
+
+
+async def covered_accounts(
+    session: AsyncSession, debtor_id: int, policy: Policy, today: date
+) -> Sequence[Account]:
+    """Open, owed, undisputed accounts due soon or overdue, most overdue first."""
+    accounts = (
+        (
+            await session.execute(
+                select(Account)
+                .where(
+                    Account.debtor_id == debtor_id,
+                    Account.status == AccountStatus.OPEN,
+                    Account.amount_due_minor > 0,
+                    Account.dispute_at.is_(None),
+                )
+                .order_by(Account.due_date, Account.account_ref)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [a for a in accounts if (today - a.due_date).days >= policy.earliest_dpd]
+
+
+async def compose_reminder(
+    session: AsyncSession,
+    debtor: Debtor,
+    template_key: str,
+    *,
+    policy: Policy,
+    today: date,
+    creditor: str,
+    payment_url_template: str,
+) -> Composed:
+    """Render a stage reminder for one debtor; raises RenderError if a template is broken."""
+    accounts = await covered_accounts(session, debtor.id, policy, today)
+    fees = {
+        a.id: late_fee(
+            a.amount_due_minor, day_number(today) - day_number(a.due_date), policy.late_fees,
+            waived=a.late_fee_waived,
+        )
+        for a in accounts
+    }  # fmt: skip
+    rows = account_rows(accounts, fees)
+    days_past_due = max((day_number(today) - day_number(a.due_date) for a in accounts), default=0)
+    body = await render(
+        session,
+        template_key,
+        debtor.locale,
+        {
+            "creditor": creditor,
+            "first_name": greeting_name(debtor.full_name),
+            "accounts": rows,
+            "accounts_block": await accounts_block(session, debtor.locale, rows),
+            "totals": totals(rows),
+            "days_past_due": days_past_due,
+            "late_fees": policy.late_fees.enabled,
+        },
+    )
+    opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
+    message = OutMessage(
+        text=f"{body.text}\n\n{opt_out.text}",
+        buttons=debt_buttons(accounts, debtor.locale, payment_url_template),
+        kind="reminder",
+        template_key=template_key,
+        template_version=body.version,
+    )
+    return Composed(message, [a.id for a in accounts])

@@ -1,0 +1,314 @@
+"""The dispatcher: claims due outbox rows, checks everything again at the last moment, sends.
+
+Every row ends in a named state with a reason. A row is claimed by switching it from
+``pending`` to ``sending`` in one statement (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so
+two dispatchers never take the same row. A row still ``sending`` after ``stuck_after_minutes``
+belongs to a process that died mid-send: whether Telegram delivered it cannot be known, so it is
+settled as ``failed`` with reason ``interrupted`` and never resent (a missed reminder is better
+than a doubled one; the next cadence step plans a new one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.base import (
+    ChannelUnreachable,
+    PermanentSendError,
+    Sender,
+    TransientSendError,
+)
+from bot.db.models import (
+    ChannelLink,
+    ContactLog,
+    Debtor,
+    Direction,
+    OutboxStatus,
+    ReminderOutbox,
+)
+from bot.reminders.clock import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
+from bot.reminders.compose import compose_reminder
+from bot.reminders.holds import CHANNEL
+from bot.reminders.planner import block_reasons, warranted
+from bot.reminders.policy import Policy
+from bot.templates.renderer import RenderError
+
+log = logging.getLogger(__name__)
+CLAIM_BATCH = 200
+IN_FLIGHT = 64
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did."""
+
+    sent: int = 0
+    deferred: int = 0
+    interrupted: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    retrying: int = 0
+
+
+@dataclass(frozen=True)
+class _Decision:
+    status: str  # sent, skipped, deferred, failed, retry
+    reason: str | None = None
+    not_before: datetime | None = None
+
+
+class Dispatcher:
+    """Sends what the planner decided, within the policy, through any Sender."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        sender: Sender,
+        policy: Policy,
+        *,
+        creditor: str,
+        payment_url_template: str,
+        worker: str = "dispatcher",
+    ) -> None:
+        self.sessions = sessions
+        self.sender = sender
+        self.policy = policy
+        self.creditor = creditor
+        self.payment_url_template = payment_url_template
+        self.worker = worker
+
+    async def dispatch(self, now: datetime) -> DispatchReport:
+        """Send every row due at ``now``; return what happened."""
+        report = DispatchReport()
+        report.interrupted = await self.settle_interrupted(now)
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one(row: ReminderOutbox) -> None:
+            async with gate:
+                await self._process(row, now, report)
+
+        while rows := await self.claim(now, CLAIM_BATCH):
+            await asyncio.gather(*(one(row) for row in rows))
+        return report
+
+    async def settle_interrupted(self, now: datetime) -> int:
+        """Close rows a dead process left in ``sending`` (see the module docstring)."""
+        cutoff = now - timedelta(minutes=self.policy.dispatch.stuck_after_minutes)
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(ReminderOutbox)
+                .where(
+                    ReminderOutbox.status == OutboxStatus.SENDING,
+                    ReminderOutbox.claimed_at < cutoff,
+                )
+                .values(
+                    status=OutboxStatus.FAILED,
+                    reason="interrupted: delivery unknown, not resent",
+                )
+            )
+        if result.rowcount:
+            log.warning("%d reminder(s) were interrupted mid-send and not resent", result.rowcount)
+        return result.rowcount or 0
+
+    async def claim(self, now: datetime, limit: int) -> list[ReminderOutbox]:
+        """Take up to ``limit`` due rows for this worker."""
+        due = (
+            select(ReminderOutbox.id)
+            .where(
+                ReminderOutbox.status == OutboxStatus.PENDING,
+                ReminderOutbox.not_before <= now,
+            )
+            .order_by(ReminderOutbox.not_before, ReminderOutbox.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.sessions.begin() as s:
+            claimed = await s.execute(
+                update(ReminderOutbox)
+                .where(
+                    ReminderOutbox.id.in_(due.scalar_subquery()),
+                    ReminderOutbox.status == OutboxStatus.PENDING,
+                )
+                .values(status=OutboxStatus.SENDING, claimed_by=self.worker, claimed_at=now)
+                .returning(ReminderOutbox)
+            )
+            return list(claimed.scalars().all())
+
+    async def _process(self, row: ReminderOutbox, now: datetime, report: DispatchReport) -> None:
+        try:
+            decision = await self._send(row, now)
+        except Exception as exc:  # one bad row must not stop the others
+            log.exception("reminder %s failed unexpectedly", row.id)
+            decision = _Decision("failed", f"error: {type(exc).__name__}")
+        await self._settle(row, decision, now, report)
+
+    async def _send(self, row: ReminderOutbox, now: datetime) -> _Decision:
+        async with self.sessions.begin() as s:
+            debtor = await s.get(Debtor, row.debtor_id)
+            clock = zone_clock(debtor.timezone, now, self.policy.window)
+            check = await self._still_warranted(s, row, clock)
+            if check is not None:
+                return check
+            timing = await self._timing(s, row, debtor, now)
+            if timing is not None:
+                return timing
+            link = (
+                await s.execute(
+                    select(ChannelLink)
+                    .where(
+                        ChannelLink.debtor_id == debtor.id,
+                        ChannelLink.channel == CHANNEL,
+                        ChannelLink.verified_at.is_not(None),
+                        ChannelLink.unreachable_at.is_(None),
+                    )
+                    .order_by(ChannelLink.verified_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one()
+            try:
+                composed = await compose_reminder(
+                    s, debtor, row.template_key, policy=self.policy, today=clock.local_date,
+                    creditor=self.creditor, payment_url_template=self.payment_url_template,
+                )  # fmt: skip
+            except RenderError as exc:
+                return _Decision("failed", f"template: {exc}"[:200])
+            await s.execute(
+                update(ReminderOutbox)
+                .where(ReminderOutbox.id == row.id)
+                .values(attempts=ReminderOutbox.attempts + 1, account_ids=composed.account_ids)
+            )
+        try:
+            delivery = await self.sender.send(
+                link.chat_id, composed.message, debtor_id=debtor.id, locale=debtor.locale
+            )
+        except ChannelUnreachable:
+            return _Decision("failed", "unreachable")
+        except PermanentSendError as exc:
+            return _Decision("failed", f"refused: {exc}"[:200])
+        except TransientSendError as exc:
+            if row.attempts + 1 >= self.policy.dispatch.max_attempts:
+                return _Decision(
+                    "failed", f"gave up after {row.attempts + 1} attempts: {exc}"[:200]
+                )
+            backoff = timedelta(seconds=2 ** (row.attempts + 1))
+            return _Decision("retry", str(exc)[:200], now + backoff)
+        row.contact_log_id = delivery.log_id
+        return _Decision("sent")
+
+    async def _still_warranted(
+        self, s: AsyncSession, row: ReminderOutbox, clock: ZoneClock
+    ) -> _Decision | None:
+        """Holds, payments and stage changes since planning: skip, naming the reason."""
+        current = warranted(self.policy, [clock], any_hour=True, debtor_id=row.debtor_id)
+        if row.dedupe_key in set((await s.execute(current)).scalars().all()):
+            return None
+        why = block_reasons(self.policy, [clock], any_hour=True, debtor_id=row.debtor_id)
+        reason = (await s.execute(why)).first()
+        return _Decision("skipped", reason.reason if reason else "superseded")
+
+    async def _timing(
+        self, s: AsyncSession, row: ReminderOutbox, debtor: Debtor, now: datetime
+    ) -> _Decision | None:
+        """The window, the caps and the non-responder slot: defer or skip, or None to send."""
+        window, caps = self.policy.window, self.policy.caps
+        clock = zone_clock(debtor.timezone, now, window)
+        if not clock.in_window:
+            opens = (
+                clock.opens_at
+                if now < clock.opens_at
+                else zone_clock(
+                    debtor.timezone, clock.closes_at + timedelta(hours=12), window
+                ).opens_at
+            )
+            return _Decision("deferred", "outside the contact window", opens)
+        sent = (
+            (
+                await s.execute(
+                    select(ReminderOutbox.sent_at)
+                    .where(
+                        ReminderOutbox.debtor_id == debtor.id,
+                        ReminderOutbox.status == OutboxStatus.SENT,
+                        ReminderOutbox.sent_at > now - timedelta(days=7),
+                    )
+                    .order_by(ReminderOutbox.sent_at.desc())
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if len(sent) >= caps.max_per_7_days:
+            return _Decision("skipped", "weekly_cap")
+        gap = timedelta(hours=caps.min_gap_hours)
+        if sent and sent[0] + gap > now:
+            return _Decision("deferred", "minimum gap", sent[0] + gap)
+        slot = await self._slot_for_non_responder(s, debtor, now)
+        if slot is not None:
+            start = next_slot_start(debtor.timezone, now, window, slot)
+            if start > now:
+                return _Decision("deferred", "another time of day", start)
+        return None
+
+    async def _slot_for_non_responder(
+        self, s: AsyncSession, debtor: Debtor, now: datetime
+    ) -> int | None:
+        """After N unanswered reminders, the slot after the last one's, else None."""
+        last_reply = (
+            await s.execute(
+                select(func.max(ContactLog.created_at)).where(
+                    ContactLog.debtor_id == debtor.id, ContactLog.direction == Direction.IN
+                )
+            )
+        ).scalar_one()
+        unanswered = select(ReminderOutbox.sent_at).where(
+            ReminderOutbox.debtor_id == debtor.id, ReminderOutbox.status == OutboxStatus.SENT
+        )
+        if last_reply is not None:
+            unanswered = unanswered.where(ReminderOutbox.sent_at > last_reply)
+        times = (
+            (
+                await s.execute(
+                    unanswered.order_by(ReminderOutbox.sent_at.desc()).limit(
+                        self.policy.non_responders.unanswered
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if len(times) < self.policy.non_responders.unanswered:
+            return None
+        last = slot_of(debtor.timezone, times[0], self.policy.window)
+        return None if last is None else (last + 1) % len(SLOTS)
+
+    async def _settle(
+        self, row: ReminderOutbox, decision: _Decision, now: datetime, report: DispatchReport
+    ) -> None:
+        values: dict[str, object] = {"reason": decision.reason}
+        if decision.status == "sent":
+            values.update(status=OutboxStatus.SENT, sent_at=now, contact_log_id=row.contact_log_id)
+            report.sent += 1
+        elif decision.status in ("deferred", "retry"):
+            values.update(status=OutboxStatus.PENDING, not_before=decision.not_before)
+            if decision.status == "retry":
+                report.retrying += 1
+            else:
+                report.deferred += 1
+        elif decision.status == "skipped":
+            values.update(status=OutboxStatus.SKIPPED)
+            report.skipped[decision.reason or "unknown"] += 1
+        else:
+            values.update(status=OutboxStatus.FAILED)
+            report.failed[(decision.reason or "unknown").split(":")[0]] += 1
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(ReminderOutbox)
+                .where(ReminderOutbox.id == row.id, ReminderOutbox.status == OutboxStatus.SENDING)
+                .values(**values)
+            )

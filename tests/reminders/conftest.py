@@ -1,0 +1,54 @@
+"""Fixtures for sending reminders through the real Telegram adapter to the local Bot API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from telegram.ext import ExtBot
+
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.sender import TelegramSender
+from bot.reminders.dispatcher import Dispatcher
+from bot.reminders.policy import Policy, load_policy
+from bot.sandbox import BotApiServer, RateLimits
+
+TOKEN = "515151:AAE-dispatch-test-token"
+BOT = "nudge_dispatch_bot"
+
+
+@dataclass
+class Post:
+    """The sandbox, the sender, and a dispatcher factory."""
+
+    sandbox: BotApiServer
+    sender: TelegramSender
+    limiter: ChatRateLimiter
+    sessions: object
+
+    def dispatcher(self, policy: Policy | None = None, worker: str = "w1") -> Dispatcher:
+        """A dispatcher with the given policy (the default one otherwise)."""
+        return Dispatcher(
+            self.sessions, self.sender, policy or load_policy(), creditor="Acme Lending",
+            payment_url_template="https://pay.example/{account_ref}", worker=worker,
+        )  # fmt: skip
+
+    def started(self, *chat_ids: int, language: str = "en") -> None:
+        """These users pressed Start, so the bot may write to them."""
+        for chat_id in chat_ids:
+            user = {"id": chat_id, "first_name": "U", "language_code": language}
+            self.sandbox.send_text(BOT, user, "/start")
+
+
+@pytest.fixture
+async def post(sessions) -> AsyncIterator[Post]:
+    """A local Telegram with its real limits and our sender in front of it."""
+    sandbox = BotApiServer(rate_limits=RateLimits())
+    sandbox.add_bot(TOKEN, username=BOT)
+    await sandbox.start()
+    limiter = ChatRateLimiter()
+    bot = ExtBot(TOKEN, base_url=sandbox.api_url, rate_limiter=limiter)
+    async with bot:
+        yield Post(sandbox, TelegramSender(bot, sessions), limiter, sessions)
+    await sandbox.stop()
