@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
+from bot.reminders.cycle import Ticker
+from bot.reminders.dispatcher import Dispatcher
+from bot.reminders.policy import Policy, load_policy
 from bot.settings import Settings
 from bot.web.app import make_web_app
 
@@ -44,15 +49,20 @@ async def running(
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: ChatRateLimiter | None = None,
     extra_web: Callable[[web.Application], None] | None = None,
+    reminders: bool = True,
 ) -> AsyncIterator[Running]:
     """Start everything; on exit stop intake first, let in-flight updates finish, then close."""
     settings.require("bot_token")
+    policy = load_policy(settings.policy_file)
     webhook = bool(settings.webhook_url)
     engine = create_engine(settings.database_url)
     await migrate.ensure_schema(engine, settings.database_url)
     sessions = session_factory(engine)
+    limiter = rate_limiter or ChatRateLimiter(
+        policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
+    )
     telegram = build_application(
-        settings, sessions, webhook=webhook, clock=clock, rate_limiter=rate_limiter
+        settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter
     )
     web_app = make_web_app(settings, telegram)
     if extra_web is not None:
@@ -76,16 +86,41 @@ async def running(
             site = web.TCPSite(runner, settings.web_host, settings.web_port)
             await site.start()
             port = runner.addresses[0][1]
+            ticker = None
+            if reminders:
+                ticker = Ticker(
+                    sessions, make_dispatcher(settings, sessions, telegram, policy), policy, clock
+                )
+                ticker.start()
             log.info("nudgebot is running (%s)", "webhook" if webhook else "long polling")
             try:
                 yield Running(engine, sessions, telegram, f"http://{settings.web_host}:{port}")
             finally:
+                if ticker is not None:
+                    await ticker.stop()
                 if telegram.updater is not None and telegram.updater.running:
                     await telegram.updater.stop()
                 await runner.cleanup()
                 await telegram.stop()
     finally:
         await engine.dispose()
+
+
+def make_dispatcher(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    telegram: Application,
+    policy: Policy,
+) -> Dispatcher:
+    """A dispatcher sending through this process's bot (one rate limiter for everything)."""
+    return Dispatcher(
+        sessions,
+        telegram.bot_data["services"].sender,
+        policy,
+        creditor=settings.creditor_name,
+        payment_url_template=settings.payment_url_template,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
 
 
 async def serve(settings: Settings) -> None:

@@ -8,19 +8,25 @@ import csv
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from telegram.ext import ExtBot
 from tqdm import tqdm
 
 from bot.accounts.csvfile import CsvFileError
 from bot.accounts.importer import ImportReport, import_accounts, import_payments
 from bot.app import serve
 from bot.channels.telegram.links import bot_username, deep_link
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.sender import TelegramSender
 from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
 from bot.linking.tokens import issue_links
+from bot.reminders.cycle import run_cycle
+from bot.reminders.dispatcher import Dispatcher
+from bot.reminders.policy import PolicyError, load_policy
 from bot.sandbox.launch import remove_sqlite_file, serve_sandbox
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -68,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="database to fill with sample data (emptied at every start when SQLite)",
     )
 
+    remind = commands.add_parser(
+        "remind", help="run one plan-and-dispatch cycle for an instant and print a summary"
+    )
+    remind.add_argument(
+        "--at", type=_instant, default=None, help="ISO 8601 instant with offset (default: now)"
+    )
+
     links = commands.add_parser("links", help="deep links for debtors").add_subparsers(
         dest="links_command", required=True
     )
@@ -108,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             remove_sqlite_file(args.database_url)
             asyncio.run(serve_sandbox(sandbox_settings, args.port))
             return EXIT_OK
+        if args.command == "remind":
+            return asyncio.run(_remind(args, settings))
         if args.command == "links":
             return asyncio.run(_export_links(args, settings))
         path: Path = args.file
@@ -120,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             disable=None if size >= PROGRESS_FROM_BYTES else True,
         ) as bar:  # fmt: skip
             return asyncio.run(_import(args, settings, bar.update))
-    except (SettingsError, migrate.SchemaOutOfDate) as exc:
+    except (SettingsError, PolicyError, migrate.SchemaOutOfDate) as exc:
         print(f"nudgebot: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
@@ -159,6 +174,47 @@ async def _import(
         await engine.dispose()
     _print_report(args.import_command, report, args.report)
     return EXIT_ROWS_FAILED if report.errors else EXIT_OK
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs an offset, e.g. +00:00")
+    return value.astimezone(UTC)
+
+
+async def _remind(args: argparse.Namespace, settings: Settings) -> int:
+    policy = load_policy(settings.policy_file)
+    settings.require("bot_token")
+    at = args.at or utcnow()
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.ensure_schema(engine, settings.database_url)
+        sessions = session_factory(engine)
+        root = settings.telegram_api_url
+        bot = ExtBot(
+            settings.bot_token.get_secret_value(),
+            base_url=f"{root}/bot",
+            rate_limiter=ChatRateLimiter(
+                policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
+            ),
+        )
+        async with bot:
+            dispatcher = Dispatcher(
+                sessions, TelegramSender(bot, sessions), policy,
+                creditor=settings.creditor_name,
+                payment_url_template=settings.payment_url_template, worker="cli",
+            )  # fmt: skip
+            report = await run_cycle(sessions, dispatcher, policy, at)
+    finally:
+        await engine.dispose()
+    print(f"remind at {at.isoformat()}")
+    for line in report.lines():
+        print(f"  {line}")
+    return EXIT_OK
 
 
 async def _export_links(args: argparse.Namespace, settings: Settings) -> int:

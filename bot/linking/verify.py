@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import labels
 from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage, ReplyKeyboard
+from bot.compliance.optout import opt_in, opt_out
 from bot.compliance.records import audit
 from bot.db.models import (
     Account,
@@ -80,6 +81,8 @@ class Linking:
         """``/start`` with or without a deep-link token."""
         link = await self.link_of(s, chat)
         token = await find_live_token(s, payload, now) if payload else None
+        if link is not None and link.verified_at is not None:
+            await opt_in(s, await s.get(Debtor, link.debtor_id), now, via="/start")
         if token is None:
             if link is not None and link.verified_at is not None:
                 return await self._summary_outcome(s, link.debtor_id, greet=False)
@@ -175,6 +178,18 @@ class Linking:
         if await self._live_token_of(s, link, now) is None:
             return await self._dead_link(s, link, chat)
         return await self._verify_needed(s, link)
+
+    async def stop(self, s: AsyncSession, chat: Chat, now: datetime, via: str) -> Outcome:
+        """Opt the chat's debtor out of proactive messages and confirm it."""
+        link = await self.link_of(s, chat)
+        debtor = await s.get(Debtor, link.debtor_id) if link is not None else None
+        if debtor is not None:
+            await opt_out(s, debtor, now, via=via)
+        locale = debtor.locale if debtor is not None else chat.language_code
+        confirmed = await self._message(
+            s, "opted_out", locale, reply_keyboard=ReplyKeyboard.REMOVE
+        )
+        return Outcome(debtor.id if debtor else None, [confirmed])
 
     async def summary(self, s: AsyncSession, debtor_id: int) -> list[OutMessage]:
         """What is owed, with the buttons that exist so far."""

@@ -115,6 +115,13 @@ class Dispatch(_Strict):
     stuck_after_minutes: int = Field(ge=1)
 
 
+class Schedule(_Strict):
+    """How often the running bot plans and dispatches."""
+
+    plan_every_minutes: int = Field(ge=1, le=24 * 60)
+    dispatch_every_seconds: int = Field(ge=5, le=3600)
+
+
 class Policy(_Strict):
     """The whole collection policy."""
 
@@ -126,6 +133,7 @@ class Policy(_Strict):
     holds: Holds
     late_fees: LateFees
     dispatch: Dispatch
+    schedule: Schedule
 
     @model_validator(mode="after")
     def _stages_apart(self) -> Policy:

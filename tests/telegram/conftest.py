@@ -105,5 +105,5 @@ async def world(request, sandbox, sessions, database_url, tmp_path) -> AsyncIter
             "webhook_secret": "s3cret-Token_for-tests",
         }
     settings = bot_settings(database_url, sandbox, **extra)
-    async with running(settings, rate_limiter=ChatRateLimiter()) as process:
+    async with running(settings, rate_limiter=ChatRateLimiter(), reminders=False) as process:
         yield World(sandbox, process, sessions, tokens, settings)

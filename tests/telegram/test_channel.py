@@ -83,7 +83,9 @@ async def test_a_429_is_honoured_nothing_lost_nothing_doubled(
     sandbox.set_rate_limits(RateLimits(chat_per_second=1.0, chat_burst=1.0))
     tokens = await seed(sessions, tmp_path)
     eager = ChatRateLimiter(global_rate=1000, per_chat_rate=1000)  # lets the server say 429
-    async with running(bot_settings(database_url, sandbox), rate_limiter=eager) as process:
+    async with running(
+        bot_settings(database_url, sandbox), rate_limiter=eager, reminders=False
+    ) as process:
         world = World(
             sandbox, process, sessions, tokens, process and bot_settings(database_url, sandbox)
         )

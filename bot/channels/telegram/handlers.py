@@ -29,6 +29,7 @@ from telegram.ext import (
 
 from bot.channels.base import ChannelUnreachable
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
+from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
 from bot.db.models import Debtor
 from bot.linking.verify import Chat, Linking, Outcome
@@ -142,6 +143,12 @@ async def on_start(update: Update, context: BotContext) -> None:
     await _handle(update, context, lambda s, chat, now: linking.start(s, chat, payload, now))
 
 
+async def on_stop(update: Update, context: BotContext) -> None:
+    """/stop: no more proactive messages, confirmed at once."""
+    linking = context.services.linking
+    await _handle(update, context, lambda s, chat, now: linking.stop(s, chat, now, via="/stop"))
+
+
 async def on_contact(update: Update, context: BotContext) -> None:
     """A shared contact: the identity check."""
     contact = update.effective_message.contact
@@ -159,6 +166,8 @@ async def on_text(update: Update, context: BotContext) -> None:
     linking = context.services.linking
 
     async def step(s: AsyncSession, chat: Chat, now: datetime) -> Outcome | None:
+        if is_stop_request(text):
+            return await linking.stop(s, chat, now, via="text")
         outcome = await linking.text(s, chat, text, now)
         if outcome is not None:
             return outcome
@@ -194,6 +203,7 @@ def install(application: Application) -> None:
     """Register every handler; the order is the routing table."""
     application.add_handler(TypeHandler(Update, record_update), group=-1)
     application.add_handler(CommandHandler("start", on_start))
+    application.add_handler(CommandHandler("stop", on_stop))
     application.add_handler(MessageHandler(filters.CONTACT, on_contact))
     application.add_handler(CallbackQueryHandler(on_callback))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
