@@ -36,7 +36,7 @@ from bot.db.models import (
 from bot.reminders.clock import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
 from bot.reminders.compose import compose_reminder
 from bot.reminders.holds import CHANNEL
-from bot.reminders.planner import block_reasons, warranted
+from bot.reminders.planner import candidates, stage_reminders
 from bot.reminders.policy import Policy
 from bot.templates.renderer import RenderError
 
@@ -206,12 +206,14 @@ class Dispatcher:
         self, s: AsyncSession, row: ReminderOutbox, clock: ZoneClock
     ) -> _Decision | None:
         """Holds, payments and stage changes since planning: skip, naming the reason."""
-        current = warranted(self.policy, [clock], any_hour=True, debtor_id=row.debtor_id)
-        if row.dedupe_key in set((await s.execute(current)).scalars().all()):
+        now_for_debtor = candidates(
+            self.policy, [clock], any_hour=True, debtor_id=row.debtor_id
+        ).subquery("candidate")
+        keys = await s.execute(stage_reminders(self.policy, now_for_debtor))
+        if row.dedupe_key in set(keys.scalars().all()):
             return None
-        why = block_reasons(self.policy, [clock], any_hour=True, debtor_id=row.debtor_id)
-        reason = (await s.execute(why)).first()
-        return _Decision("skipped", reason.reason if reason else "superseded")
+        reason = (await s.execute(select(now_for_debtor.c.reason))).scalar()
+        return _Decision("skipped", reason or "superseded")
 
     async def _timing(
         self, s: AsyncSession, row: ReminderOutbox, debtor: Debtor, now: datetime

@@ -1,11 +1,11 @@
-"""The reasons a debtor gets no reminder, as SQL conditions shared by the planner and the
-dispatcher's last-moment check, in the order they are reported."""
+"""The reasons a debtor gets no reminder, as SQL conditions over ``debtor``, in the order they
+are reported; the planner and the dispatcher's last-moment check share them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, not_, or_
+from sqlalchemy import and_, exists, not_, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from bot.db.models import (
@@ -49,13 +49,15 @@ def debtor_blocks(
                 ),
             )
         )
+    # Uncorrelated IN (…) lets PostgreSQL hash each set once, also inside the CASE of reasons.
     if holds.open_ticket:
         found.append(
             (
                 "open_ticket",
-                exists().where(
-                    HandoffTicket.debtor_id == Debtor.id,
-                    HandoffTicket.status != TicketStatus.RESOLVED,
+                Debtor.id.in_(
+                    select(HandoffTicket.debtor_id).where(
+                        HandoffTicket.status != TicketStatus.RESOLVED
+                    )
                 ),
             )
         )
@@ -74,9 +76,10 @@ def debtor_blocks(
         found.append(
             (
                 "plan_active",
-                exists().where(
-                    RepaymentPlan.debtor_id == Debtor.id,
-                    RepaymentPlan.status == PlanStatus.ACTIVE,
+                Debtor.id.in_(
+                    select(RepaymentPlan.debtor_id).where(
+                        RepaymentPlan.status == PlanStatus.ACTIVE
+                    )
                 ),
             )
         )
@@ -96,8 +99,3 @@ def debtor_blocks(
         ),
     ]
     return found
-
-
-def any_block(blocks: list[tuple[str, ColumnElement[bool]]]) -> ColumnElement[bool]:
-    """True when any of the conditions holds."""
-    return or_(*(condition for _, condition in blocks))

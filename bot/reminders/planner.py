@@ -1,5 +1,10 @@
 """The planner: for one instant, decide in set-based SQL who gets which reminder, and write
-outbox rows whose dedupe key makes planning twice, or in two processes, plan nothing twice."""
+outbox rows whose dedupe key makes planning twice, or in two processes, plan nothing twice.
+
+One pass reads accounts once: it collects, per debtor, the most overdue account and the reason
+the debtor may not be reminded (NULL when they may) into a temporary table, then plans stage
+reminders, opens final-stage tickets and counts the skipped from that table.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, and_, case, func, literal, not_, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import Subquery
+from sqlalchemy.sql.expression import FromClause, Subquery
 
+from bot.db.base import UTCDateTime
 from bot.db.models import (
     Account,
     AccountStatus,
@@ -23,12 +45,24 @@ from bot.db.models import (
     TicketStatus,
 )
 from bot.reminders.clock import ZoneClock, zone_clock
-from bot.reminders.holds import any_block, debtor_blocks
+from bot.reminders.holds import debtor_blocks
 from bot.reminders.policy import Policy
 from bot.reminders.sqlparts import as_text, days_since_epoch, rows_table
 
 # SQLite allows at most 500 terms in a compound SELECT; the zone table is one term per zone.
 ZONES_PER_STATEMENT = 400
+
+_scratch = MetaData()
+plan_candidate = Table(
+    "plan_candidate",
+    _scratch,
+    Column("debtor_id", BigInteger, primary_key=True),
+    Column("due_date", Date, nullable=False),
+    Column("dpd", Integer, nullable=False),
+    Column("send_from", UTCDateTime(), nullable=False),
+    Column("reason", String(32)),
+    prefixes=["TEMPORARY"],
+)
 
 
 @dataclass
@@ -57,69 +91,65 @@ def _stage_table(policy: Policy) -> Subquery:
     )
 
 
-def _open_accounts(
-    policy: Policy, zone: Subquery, debtor_id: int | None = None
-) -> tuple[Select[Any], Any]:
-    """Open, owed accounts joined to their debtor's zone, with days past due."""
-    dpd = zone.c.zday - days_since_epoch(Account.due_date)
-    query = (
-        select(Account.debtor_id)
-        .join(Debtor, Debtor.id == Account.debtor_id)
-        .join(zone, zone.c.tz == Debtor.timezone)
-        .where(Account.status == AccountStatus.OPEN, Account.amount_due_minor > 0)
-    )
-    if policy.holds.dispute:
-        query = query.where(Account.dispute_at.is_(None))
-    if debtor_id is not None:
-        query = query.where(Account.debtor_id == debtor_id)
-    return query, dpd
-
-
-def warranted(
+def candidates(
     policy: Policy,
     clocks: list[ZoneClock],
     *,
     any_hour: bool = False,
     debtor_id: int | None = None,
 ) -> Select[Any]:
-    """One row per debtor who should get a stage reminder now, with its dedupe key."""
-    zone, stage = _zone_table(clocks, any_hour=any_hour), _stage_table(policy)
-    accounts, dpd = _open_accounts(policy, zone, debtor_id)
-    ranked = (
-        accounts.add_columns(
-            Account.due_date,
-            dpd.label("dpd"),
+    """Per debtor with an open, owed account at or past the first stage: the most overdue
+    account's due date and days past due, the earliest send time, and why not (NULL: may)."""
+    zone = _zone_table(clocks, any_hour=any_hour)
+    dpd = zone.c.zday - days_since_epoch(Account.due_date)
+    blocks = [("window_closed", zone.c.plannable == 0), *debtor_blocks(policy.holds, zone.c.zday)]
+    reason = case(*((condition, literal(name)) for name, condition in blocks), else_=None)
+    query = (
+        select(
+            Debtor.id.label("debtor_id"),
+            func.min(Account.due_date).label("due_date"),
+            func.max(dpd).label("dpd"),
             zone.c.send_from,
-            func.row_number()
-            .over(partition_by=Account.debtor_id, order_by=(dpd.desc(), Account.id))
-            .label("rank"),
+            reason.label("reason"),
         )
-        .where(zone.c.plannable == 1, dpd >= policy.earliest_dpd)
-        .where(not_(any_block(debtor_blocks(policy.holds, zone.c.zday))))
-        .subquery("ranked")
+        .select_from(Account)
+        .join(Debtor, Debtor.id == Account.debtor_id)
+        .join(zone, zone.c.tz == Debtor.timezone)
+        .where(
+            Account.status == AccountStatus.OPEN,
+            Account.amount_due_minor > 0,
+            dpd >= policy.earliest_dpd,
+        )
+        .group_by(Debtor.id, zone.c.zday, zone.c.send_from, zone.c.plannable)
     )
-    step = (ranked.c.dpd - stage.c.from_dpd) // stage.c.cadence
+    if policy.holds.dispute:
+        query = query.where(Account.dispute_at.is_(None))
+    if debtor_id is not None:
+        query = query.where(Account.debtor_id == debtor_id)
+    return query
+
+
+def stage_reminders(policy: Policy, source: FromClause) -> Select[Any]:
+    """Dedupe key, stage and template for each may-be-reminded debtor in a stage of ``source``."""
+    stage = _stage_table(policy)
+    c = source.c
+    step = (c.dpd - stage.c.from_dpd) // stage.c.cadence
     key = (
-        literal("stage:")
-        + as_text(ranked.c.debtor_id)
-        + literal(":")
-        + as_text(days_since_epoch(ranked.c.due_date))
-        + literal(":")
-        + stage.c.name
-        + literal(":")
+        literal("stage:") + as_text(c.debtor_id) + literal(":")
+        + as_text(days_since_epoch(c.due_date)) + literal(":") + stage.c.name + literal(":")
         + as_text(step)
-    )
+    )  # fmt: skip
     return (
         select(
             key.label("dedupe_key"),
-            ranked.c.debtor_id,
+            c.debtor_id,
             stage.c.name.label("stage"),
             stage.c.template.label("template_key"),
-            ranked.c.send_from.label("not_before"),
+            c.send_from.label("not_before"),
         )
-        .select_from(ranked)
-        .join(stage, and_(ranked.c.dpd >= stage.c.from_dpd, ranked.c.dpd <= stage.c.to_dpd))
-        .where(ranked.c.rank == 1)
+        .select_from(source)
+        .join(stage, and_(c.dpd >= stage.c.from_dpd, c.dpd <= stage.c.to_dpd))
+        .where(c.reason.is_(None))
     )
 
 
@@ -137,21 +167,33 @@ async def clocks_for_all_zones(
 
 
 async def plan(session: AsyncSession, policy: Policy, now: datetime) -> PlanReport:
-    """Plan every reminder due at ``now`` and open tickets for the final stage."""
-    report = PlanReport()
-    clocks = await clocks_for_all_zones(session, policy, now)
-    for start in range(0, len(clocks), ZONES_PER_STATEMENT):
-        chunk = clocks[start : start + ZONES_PER_STATEMENT]
-        report.planned += await _plan_reminders(session, policy, chunk, now)
-        report.tickets_opened += await _open_final_tickets(session, policy, chunk, now)
-        report.skipped += await _skipped(session, policy, chunk)
-    return report
+    """Plan every reminder due at ``now``, open tickets for the final stage, count the rest."""
+    connection = await session.connection()
+    await connection.execute(text("DROP TABLE IF EXISTS plan_candidate"))
+    await connection.run_sync(plan_candidate.create)
+    try:
+        clocks = await clocks_for_all_zones(session, policy, now)
+        columns = ["debtor_id", "due_date", "dpd", "send_from", "reason"]
+        for start in range(0, len(clocks), ZONES_PER_STATEMENT):
+            chunk = clocks[start : start + ZONES_PER_STATEMENT]
+            await session.execute(
+                plan_candidate.insert().from_select(columns, candidates(policy, chunk))
+            )
+        if connection.dialect.name == "postgresql":
+            # Temporary tables get no statistics by themselves; without them the joins below
+            # are planned for a handful of rows.
+            await connection.execute(text("ANALYZE plan_candidate"))
+        return PlanReport(
+            planned=await _plan_reminders(session, policy, now),
+            tickets_opened=await _open_final_tickets(session, policy, now),
+            skipped=await _skipped(session, policy),
+        )
+    finally:
+        await connection.execute(text("DROP TABLE IF EXISTS plan_candidate"))
 
 
-async def _plan_reminders(
-    session: AsyncSession, policy: Policy, clocks: list[ZoneClock], now: datetime
-) -> int:
-    rows = warranted(policy, clocks).subquery("warranted")
+async def _plan_reminders(session: AsyncSession, policy: Policy, now: datetime) -> int:
+    rows = stage_reminders(policy, plan_candidate).subquery("warranted")
     source = select(
         rows.c.dedupe_key,
         rows.c.debtor_id,
@@ -163,48 +205,34 @@ async def _plan_reminders(
         literal(OutboxStatus.PENDING).label("status"),
         literal(0).label("attempts"),
     ).where(literal(True))  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+    columns = [
+        "dedupe_key", "debtor_id", "kind", "stage", "template_key", "planned_at", "not_before",
+        "status", "attempts",
+    ]  # fmt: skip
     stmt = (
         _insert(session, ReminderOutbox)
-        .from_select(
-            [
-                "dedupe_key",
-                "debtor_id",
-                "kind",
-                "stage",
-                "template_key",
-                "planned_at",
-                "not_before",
-                "status",
-                "attempts",
-            ],
-            source,
-        )
+        .from_select(columns, source)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
     return (await session.execute(stmt)).rowcount or 0
 
 
-async def _open_final_tickets(
-    session: AsyncSession, policy: Policy, clocks: list[ZoneClock], now: datetime
-) -> int:
-    zone = _zone_table(clocks)
-    accounts, dpd = _open_accounts(policy, zone)
-    open_ticket = select(HandoffTicket.id).where(
-        HandoffTicket.debtor_id == Account.debtor_id,
-        HandoffTicket.status != TicketStatus.RESOLVED,
+async def _open_final_tickets(session: AsyncSession, policy: Policy, now: datetime) -> int:
+    c = plan_candidate.c
+    at = literal(now, HandoffTicket.opened_at.type)
+    # NOT IN over an uncorrelated set is hashed once; a correlated NOT EXISTS would rescan the
+    # ticket table as this very statement fills it.
+    open_ticket = select(HandoffTicket.debtor_id).where(
+        HandoffTicket.status != TicketStatus.RESOLVED
     )
-    debtors = (
-        accounts.where(dpd >= policy.final.from_dpd, ~open_ticket.exists())
-        .group_by(Account.debtor_id)
-        .with_only_columns(
-            Account.debtor_id,
-            literal(TicketStatus.OPEN).label("status"),
-            literal(["final_stage"], JSON()).label("reasons"),
-            literal(now, HandoffTicket.opened_at.type).label("opened_at"),
-            literal(now, HandoffTicket.opened_at.type).label("created_at"),
-            literal(now, HandoffTicket.opened_at.type).label("updated_at"),
-        )
-    )
+    debtors = select(
+        c.debtor_id,
+        literal(TicketStatus.OPEN).label("status"),
+        literal(["final_stage"], JSON()).label("reasons"),
+        at.label("opened_at"),
+        at.label("created_at"),
+        at.label("updated_at"),
+    ).where(c.dpd >= policy.final.from_dpd, c.debtor_id.not_in(open_ticket))
     stmt = (
         _insert(session, HandoffTicket)
         .from_select(
@@ -215,29 +243,13 @@ async def _open_final_tickets(
     return (await session.execute(stmt)).rowcount or 0
 
 
-def block_reasons(
-    policy: Policy,
-    clocks: list[ZoneClock],
-    *,
-    any_hour: bool = False,
-    debtor_id: int | None = None,
-) -> Select[Any]:
-    """(debtor_id, reason) for debtors with an account in a stage who may not be reminded."""
-    zone, stage = _zone_table(clocks, any_hour=any_hour), _stage_table(policy)
-    accounts, dpd = _open_accounts(policy, zone, debtor_id)
-    in_stage = select(stage.c.name).where(dpd >= stage.c.from_dpd, dpd <= stage.c.to_dpd)
-    blocks = [("window_closed", zone.c.plannable == 0), *debtor_blocks(policy.holds, zone.c.zday)]
-    reason = case(*((condition, literal(name)) for name, condition in blocks), else_=None)
-    return (
-        accounts.add_columns(reason.label("reason"))
-        .where(in_stage.exists())
-        .group_by(Account.debtor_id, reason)
+async def _skipped(session: AsyncSession, policy: Policy) -> Counter[str]:
+    """Why debtors whose most overdue account is in a stage got no reminder, by reason."""
+    stage, c = _stage_table(policy), plan_candidate.c
+    in_stage = select(stage.c.name).where(c.dpd >= stage.c.from_dpd, c.dpd <= stage.c.to_dpd)
+    rows = await session.execute(
+        select(c.reason, func.count())
+        .where(c.reason.is_not(None), in_stage.exists())
+        .group_by(c.reason)
     )
-
-
-async def _skipped(session: AsyncSession, policy: Policy, clocks: list[ZoneClock]) -> Counter[str]:
-    """Why debtors with an account in a reminder stage got no reminder, counted by reason."""
-    per_debtor = block_reasons(policy, clocks).subquery()
-    counted = select(per_debtor.c.reason, func.count()).where(per_debtor.c.reason.is_not(None))
-    rows = await session.execute(counted.group_by(per_debtor.c.reason))
     return Counter(dict(rows.all()))
