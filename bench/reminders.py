@@ -56,7 +56,8 @@ async def _portfolio(
             text(
                 "INSERT INTO debtor (debtor_ref, full_name, locale, timezone, created_at,"
                 " updated_at) SELECT 'D-' || g, 'Debtor ' || g, 'en',"
-                f" ({zones})[1 + g % 4], now(), now() FROM generate_series(1, :n) g"
+                f" ({zones})[1 + g % cardinality({zones})], now(), now()"
+                " FROM generate_series(1, :n) g"
             ),
             {"n": accounts},
         )
