@@ -13,6 +13,12 @@ Control API (the sandbox plays the users). JSON in and out; answers are
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}`` with an HTTP error status.
 ``{bot}`` is the bot's username; in a private chat ``{chat_id}`` is the user's id.
 
+- ``GET  /sandbox/chat`` — the debtor chat page: a small Telegram-like web chat for trying
+  the bot as one of the ``personas``, with no Telegram account. It uses only this control API;
+  its HTML, CSS and JavaScript are served from ``/sandbox/static/``.
+- ``GET  /sandbox/personas`` — the sample users the chat page offers (``server.personas``,
+  set by whoever starts the server): ``name``, ``debtor_ref``, ``phone`` (E.164), ``start``
+  (deep-link token) and ``user`` (``id``, ``first_name``, ``language_code``).
 - ``GET  /sandbox/bots`` — registered bots. ``POST /sandbox/bots`` ``{"token", "username",
   "first_name"?}`` registers one.
 - ``POST /sandbox/users`` ``{"id", "first_name"?, "last_name"?, "username"?,
@@ -78,6 +84,7 @@ class BotApiServer(UserActions):
         webhook_retry_delay: float = 0.05,
         webhook_max_retry_delay: float = 1.0,
         webhook_timeout: float = 5.0,
+        personas: list[dict[str, Any]] | None = None,
     ) -> None:
         self.rate_limits = rate_limits or RateLimits()
         self.clock = clock
@@ -85,6 +92,7 @@ class BotApiServer(UserActions):
         self.bots: dict[str, BotState] = {}
         self.bots_by_token: dict[str, BotState] = {}
         self.users: dict[int, SandboxUser] = {}
+        self.personas: list[dict[str, Any]] = personas if personas is not None else []
         self.webhooks = WebhookDelivery(
             clock, webhook_retry_delay, webhook_max_retry_delay, webhook_timeout
         )
@@ -126,7 +134,7 @@ class BotApiServer(UserActions):
         return f"{self.base_url}/file/bot"
 
     def make_app(self) -> web.Application:
-        """Build the aiohttp application serving the Bot API and the control API."""
+        """Build the aiohttp application serving the Bot API, the control API and the chat page."""
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_route("*", "/file/bot{token}/{path:.*}", self._handle_file)

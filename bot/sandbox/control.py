@@ -1,8 +1,9 @@
-"""HTTP routes of the sandbox control API; the routes are documented in `bot.sandbox.botapi`."""
+"""HTTP routes of the sandbox control API and chat page; documented in `bot.sandbox.botapi`."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 Action = Callable[["BotApiServer", web.Request, dict[str, Any]], Any]
 
+STATIC_DIR = Path(__file__).with_name("static")
+# The page loads nothing from elsewhere; the policy makes a slip (or injected markup) inert.
+CHAT_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
 
 def add_control_routes(app: web.Application, server: BotApiServer) -> None:
     """Mount the /sandbox/ routes on an application."""
@@ -26,6 +34,7 @@ def add_control_routes(app: web.Application, server: BotApiServer) -> None:
         ("GET", "/sandbox/bots", _list_bots),
         ("POST", "/sandbox/bots", _add_bot),
         ("POST", "/sandbox/users", _add_user),
+        ("GET", "/sandbox/personas", lambda s, r, b: s.personas),
         ("GET", "/sandbox/stats", lambda s, r, b: s.stats()),
         ("POST", "/sandbox/reset", lambda s, r, b: s.reset(b.get("bot"))),
         ("GET", bot + "/chats", _list_chats),
@@ -45,6 +54,13 @@ def add_control_routes(app: web.Application, server: BotApiServer) -> None:
     ]
     for method, path, action in routes:
         app.router.add_route(method, path, _wrap(server, action))
+    app.router.add_get("/sandbox/chat", _chat_page)
+    app.router.add_static("/sandbox/static/", STATIC_DIR)
+
+
+async def _chat_page(request: web.Request) -> web.StreamResponse:
+    headers = {"Content-Security-Policy": CHAT_PAGE_POLICY, "Cache-Control": "no-cache"}
+    return web.FileResponse(STATIC_DIR / "chat.html", headers=headers)
 
 
 def _wrap(server: BotApiServer, action: Action) -> Handler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -11,6 +12,22 @@ from bot.db.models import AuditEvent, ChannelLink, ContactLog, LinkToken
 from tests.telegram.conftest import ALICE, BOT, STRANGER, WANG, World
 
 GENERIC = "Hello, and thank you for getting in touch. This chat is run by Acme Lending."
+
+
+async def eventually(world: World, done, within: float = 5.0) -> list[tuple[str, str]]:
+    """The contact log (direction, kind) once ``done(rows)`` holds, or as it is at the end."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        async with world.sessions() as s:
+            rows = [
+                tuple(r)
+                for r in await s.execute(
+                    select(ContactLog.direction, ContactLog.kind).order_by(ContactLog.id)
+                )
+            ]
+        if done(rows) or asyncio.get_running_loop().time() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
 
 
 def _no_debt_detail(texts: list[str]) -> None:
@@ -64,9 +81,8 @@ async def test_link_and_verify_by_contact_shows_the_balance(world: World):
     assert (link.verify_method, link.verified_at is not None) == ("contact", True)
     async with world.sessions() as s:
         token = await s.get(LinkToken, link.token_id)
-        log = (
-            await s.execute(select(ContactLog.direction, ContactLog.kind).order_by(ContactLog.id))
-        ).all()
+    # The bot logs a message right after Telegram accepts it, so the last row may lag a moment.
+    log = await eventually(world, lambda rows: len(rows) == 5)
     assert token.used_at is not None
     assert log == [
         ("in", "command"),

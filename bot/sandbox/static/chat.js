@@ -6,6 +6,7 @@
   const POLL_MS = 700;
   const RETRY_MS = 2000;
   const SAFE_SCHEMES = ["http:", "https:", "mailto:", "tel:", "tg:"];
+  const UNSUPPORTED = "This kind of button does not work in the sandbox.";
 
   const state = {
     bot: null, // getMe-like object of the bot we talk to
@@ -71,7 +72,9 @@
   function languageTag(code) {
     if (!code) return "en";
     const [base, ...rest] = String(code).split(/[-_]/);
-    const parts = rest.map((p) => (p.length === 4 ? p[0].toUpperCase() + p.slice(1) : p.toUpperCase()));
+    const parts = rest.map((p) =>
+      p.length === 4 ? p[0].toUpperCase() + p.slice(1).toLowerCase() : p.toUpperCase(),
+    );
     return [base.toLowerCase(), ...parts].join("-");
   }
 
@@ -88,8 +91,10 @@
 
   function initials(name) {
     const words = String(name || "?").trim().split(/\s+/);
-    const letters = words.length > 1 ? words[0][0] + words[words.length - 1][0] : Array.from(words[0]).slice(0, 1).join("");
-    return letters.toUpperCase();
+    // Latin names give two initials; a Chinese name gives its first character (the surname).
+    const first = Array.from(words[0])[0] || "?";
+    const last = words.length > 1 ? Array.from(words[words.length - 1])[0] : "";
+    return (first + last).toUpperCase();
   }
 
   // ---- status, toast ---------------------------------------------------------------------
@@ -103,8 +108,10 @@
 
   function describeError(err, doing) {
     if (err.status === 0) {
-      return "We can't reach the sandbox server right now. Is \u201cnudgebot sandbox\u201d still " +
-        "running? We will keep trying.";
+      return (
+        "We can't reach the sandbox server right now. " +
+        "Is \u201cnudgebot sandbox\u201d still running? We will keep trying."
+      );
     }
     return `Sorry, ${doing} did not work: ${err.message}`;
   }
@@ -159,7 +166,8 @@
       case "text_link": return single(link(safeUrl(entity.url, false)));
       case "url": return single(link(safeUrl(slice, true)));
       case "email": return single(link(safeUrl(`mailto:${slice}`, false)));
-      case "phone_number": return single(link(safeUrl(`tel:${slice.replace(/[^\d+]/g, "")}`, false)));
+      case "phone_number":
+        return single(link(safeUrl(`tel:${slice.replace(/[^\d+]/g, "")}`, false)));
       case "blockquote":
       case "expandable_blockquote": return single(node("blockquote"));
       case "spoiler": {
@@ -182,7 +190,8 @@
         });
         return single(span);
       }
-      default: return single(node("span", `entity-${String(entity.type).replace(/[^a-z_]/g, "")}`));
+      default:
+        return single(node("span", `entity-${String(entity.type).replace(/[^a-z_]/g, "")}`));
     }
   }
 
@@ -222,7 +231,8 @@
   // ---- messages --------------------------------------------------------------------------
 
   function messageKey(m) {
-    return JSON.stringify([m.text, m.entities, m.reply_markup, m.contact, m.edit_date, m.reply_to_message_id]);
+    const { text, entities, reply_markup: markup, contact, edit_date: edited } = m;
+    return JSON.stringify([text, entities, markup, contact, edited, m.reply_to_message_id]);
   }
 
   function timeOf(seconds) {
@@ -278,7 +288,8 @@
     const heading = node("span", "contact-name");
     heading.append(node("span", "visually-hidden", "Shared contact: "), name || "Contact");
     const phone = String(contact.phone_number || "");
-    details.append(heading, node("span", "contact-phone", phone.startsWith("+") ? phone : `+${phone}`));
+    const shown = phone.startsWith("+") ? phone : `+${phone}`;
+    details.append(heading, node("span", "contact-phone", shown));
     card.append(details);
     return card;
   }
@@ -311,10 +322,12 @@
     const element = node("button", "inline-button", label);
     element.type = "button";
     if (button.callback_data !== undefined) {
-      element.addEventListener("click", () => pressInline(element, message.message_id, button.callback_data));
+      element.addEventListener("click", () =>
+        pressInline(element, message.message_id, button.callback_data),
+      );
     } else {
       element.setAttribute("aria-disabled", "true");
-      element.addEventListener("click", () => toast("This kind of button does not work in the sandbox."));
+      element.addEventListener("click", () => toast(UNSUPPORTED));
     }
     return element;
   }
@@ -323,7 +336,8 @@
     if (element.getAttribute("aria-busy") === "true") return;
     element.setAttribute("aria-busy", "true");
     try {
-      await api("POST", `${chatPath()}/callback`, { message_id: messageId, data, user: state.persona.user });
+      const body = { message_id: messageId, data, user: state.persona.user };
+      await api("POST", `${chatPath()}/callback`, body);
       refresh();
     } catch (err) {
       showStatus(describeError(err, "pressing that button"));
@@ -392,7 +406,8 @@
     if (key === state.keyboardKey) return;
     state.keyboardKey = key;
     const box = el.replyKeyboard;
-    const focused = box.contains(document.activeElement) ? document.activeElement.textContent : null;
+    const active = document.activeElement;
+    const focused = box.contains(active) ? active.textContent : null;
     box.replaceChildren();
     const rows = (markup && markup.keyboard) || [];
     for (const buttons of rows) {
@@ -409,7 +424,9 @@
         element.append(String(button.text || ""));
         element.addEventListener("click", () => pressReply(element, button));
         line.append(element);
-        if (focused !== null && element.textContent === focused) queueMicrotask(() => element.focus());
+        if (focused !== null && element.textContent === focused) {
+          queueMicrotask(() => element.focus());
+        }
       }
       box.append(line);
     }
@@ -419,19 +436,20 @@
   }
 
   async function pressReply(element, button) {
-    if (element.disabled) return;
-    element.disabled = true;
+    // aria-busy rather than disabled: a disabled button would drop the keyboard focus.
+    if (element.getAttribute("aria-busy") === "true") return;
+    element.setAttribute("aria-busy", "true");
     try {
       if (button.request_contact) {
         await shareContact(state.persona.phone, false);
       } else if (button.request_location || button.request_poll || button.request_users ||
                  button.request_chat || button.web_app) {
-        toast("This kind of button does not work in the sandbox.");
+        toast(UNSUPPORTED);
       } else {
         await sendText(String(button.text || ""));
       }
     } finally {
-      element.disabled = false;
+      element.removeAttribute("aria-busy");
     }
   }
 
@@ -501,7 +519,8 @@
 
   async function fetchTranscript(persona) {
     if (!state.chatExists) {
-      const chats = await api("GET", `/sandbox/bots/${encodeURIComponent(state.bot.username)}/chats`);
+      const bot = encodeURIComponent(state.bot.username);
+      const chats = await api("GET", `/sandbox/bots/${bot}/chats`);
       if (persona !== state.persona) return null;
       state.chatExists = chats.some((c) => c.chat && c.chat.id === persona.user.id);
       if (!state.chatExists) return null;
@@ -538,7 +557,8 @@
       state.inFlight = false;
       const next = state.again ? 0 : delay;
       state.again = false;
-      if (persona === state.persona) schedule(next);
+      // After a switch the new persona's first poll may have been deferred to this one.
+      schedule(persona === state.persona ? next : 0);
     }
   }
 
@@ -600,7 +620,8 @@
     el.picker.hidden = false;
     document.title = "nudgebot sandbox — debtor chat";
     history.replaceState(null, "", location.pathname + location.search);
-    const card = previous && el.personaList.querySelector(`[data-ref="${CSS.escape(previous.debtor_ref)}"]`);
+    const selector = previous && `[data-ref="${CSS.escape(previous.debtor_ref)}"]`;
+    const card = selector && el.personaList.querySelector(selector);
     (card || el.personaList.querySelector("button") || el.picker).focus();
   }
 
@@ -616,10 +637,11 @@
       avatar.setAttribute("aria-hidden", "true");
       const text = node("span", "persona-text");
       text.append(node("span", "persona-name", persona.name));
-      const language = node("span", "persona-line", languageName(persona.user && persona.user.language_code));
+      const code = persona.user && persona.user.language_code;
+      const language = node("span", "persona-line", languageName(code));
       language.lang = "en";
       text.append(language);
-      const phone = node("span", "persona-line persona-phone", persona.phone || "no phone on file");
+      const phone = node("span", "persona-line persona-phone", persona.phone || "no phone");
       phone.lang = "en";
       text.append(phone);
       const go = node("span", "persona-go");
@@ -659,7 +681,9 @@
     el.chatTitle.textContent = botName();
     el.botAvatar.textContent = initials(botName());
     if (!state.personas.length) {
-      setPickerStatus("No sample debtors are loaded. Start the sandbox with \u201cnudgebot sandbox\u201d.");
+      setPickerStatus(
+        "No sample debtors are loaded. Start the sandbox with \u201cnudgebot sandbox\u201d.",
+      );
       return;
     }
     setPickerStatus("");
@@ -725,6 +749,8 @@
     $("back").addEventListener("click", showPicker);
 
     $("phone-cancel").addEventListener("click", () => el.phoneDialog.close());
+    // The menu item that opened the dialog is hidden by now, so focus would fall to the body.
+    el.phoneDialog.addEventListener("close", () => el.menuButton.focus());
     el.phoneForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       const phone = el.phoneInput.value.trim();
@@ -758,7 +784,8 @@
     });
     el.input.addEventListener("keydown", (event) => {
       // Enter confirms an IME candidate while composing Chinese; it must not send then.
-      if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+      const composing = event.isComposing || event.keyCode === 229;
+      if (event.key !== "Enter" || event.shiftKey || composing) return;
       event.preventDefault();
       el.composer.requestSubmit();
     });
