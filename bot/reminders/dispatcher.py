@@ -41,7 +41,6 @@ from bot.reminders.policy import Policy
 from bot.templates.renderer import RenderError
 
 log = logging.getLogger(__name__)
-CLAIM_BATCH = 200
 IN_FLIGHT = 64
 
 
@@ -85,18 +84,28 @@ class Dispatcher:
         self.worker = worker
 
     async def dispatch(self, now: datetime) -> DispatchReport:
-        """Send every row due at ``now``; return what happened."""
+        """Send every row due at ``now``; return what happened.
+
+        Rows are claimed as sending slots free up rather than batch by batch, so the rate
+        limiter always has the next message waiting and the pipeline never drains mid-run.
+        """
         report = DispatchReport()
         report.interrupted = await self.settle_interrupted(now)
-        gate = asyncio.Semaphore(IN_FLIGHT)
-
-        async def one(row: ReminderOutbox) -> None:
-            async with gate:
-                await self._process(row, now, report)
-
-        while rows := await self.claim(now, CLAIM_BATCH):
-            await asyncio.gather(*(one(row) for row in rows))
-        return report
+        running: set[asyncio.Task[None]] = set()
+        exhausted = False
+        while True:
+            if not exhausted and len(running) <= IN_FLIGHT // 2:
+                rows = await self.claim(now, IN_FLIGHT - len(running))
+                exhausted = not rows
+                running |= {asyncio.create_task(self._process(row, now, report)) for row in rows}
+            if not running:
+                if exhausted:
+                    return report
+                continue
+            _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            if exhausted and not running:
+                # Rows claimed by nobody may have become due while we worked; look once more.
+                exhausted = False
 
     async def settle_interrupted(self, now: datetime) -> int:
         """Close rows a dead process left in ``sending`` (see the module docstring)."""

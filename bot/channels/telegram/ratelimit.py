@@ -33,7 +33,6 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         self.chat_interval = 1.0 / per_chat_rate
         self.max_retries = max_retries
         self._global_next = 0.0
-        self._global_lock = asyncio.Lock()
         self._chat_next: dict[int | str, float] = {}
         self._paused_until = 0.0
         self.retry_after_count = 0
@@ -82,12 +81,13 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                 await asyncio.sleep(slot - now)
             if len(self._chat_next) > 10_000:
                 self._forget_idle_chats()
-        async with self._global_lock:
-            now = time.monotonic()
-            slot = max(now, self._global_next, self._paused_until)
-            self._global_next = slot + self.global_interval
-            if slot > now:
-                await asyncio.sleep(slot - now)
+        # Reserve the next global slot and only then sleep: a late wake-up must not push every
+        # later slot back, or the achieved rate drifts below the limit on a busy event loop.
+        now = time.monotonic()
+        slot = max(now, self._global_next, self._paused_until)
+        self._global_next = slot + self.global_interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     def _forget_idle_chats(self) -> None:
         now = time.monotonic()
