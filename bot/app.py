@@ -42,13 +42,16 @@ class Running:
     web_url: str
 
 
+class PortInUse(Exception):
+    """The web server's address is taken; the message says which and what to set."""
+
+
 @asynccontextmanager
 async def running(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: ChatRateLimiter | None = None,
-    extra_web: Callable[[web.Application], None] | None = None,
     reminders: bool = True,
 ) -> AsyncIterator[Running]:
     """Start everything; on exit stop intake first, let in-flight updates finish, then close."""
@@ -56,45 +59,49 @@ async def running(
     policy = load_policy(settings.policy_file)
     webhook = bool(settings.webhook_url)
     engine = create_engine(settings.database_url)
-    await migrate.ensure_schema(engine, settings.database_url)
-    sessions = session_factory(engine)
-    limiter = rate_limiter or ChatRateLimiter(
-        policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
-    )
-    telegram = build_application(
-        settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter
-    )
-    web_app = make_web_app(settings, telegram)
-    if extra_web is not None:
-        extra_web(web_app)
-    runner = web.AppRunner(web_app, handle_signals=False)
     try:
+        await migrate.ensure_schema(engine, settings.database_url)
+        sessions = session_factory(engine)
+        limiter = rate_limiter or ChatRateLimiter(
+            policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
+        )
+        telegram = build_application(
+            settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter
+        )
+        # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
+        runner = web.AppRunner(make_web_app(settings, telegram), handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            why = os.strerror(exc.errno or 0).lower()
+            raise PortInUse(
+                f"cannot listen on {settings.web_host}:{settings.web_port} ({why});"
+                " set NUDGEBOT_WEB_PORT to a free port"
+            ) from None
+        web_url = f"http://{settings.web_host}:{runner.addresses[0][1]}"
         async with telegram:
             await telegram.start()
-            if webhook:
-                await telegram.bot.set_webhook(
-                    settings.webhook_url,
-                    secret_token=settings.webhook_secret.get_secret_value(),
-                    allowed_updates=Update.ALL_TYPES,
-                )
-            else:
-                await telegram.bot.delete_webhook()
-                await telegram.updater.start_polling(
-                    poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
-                )
-            await runner.setup()
-            site = web.TCPSite(runner, settings.web_host, settings.web_port)
-            await site.start()
-            port = runner.addresses[0][1]
             ticker = None
-            if reminders:
-                ticker = Ticker(
-                    sessions, make_dispatcher(settings, sessions, telegram, policy), policy, clock
-                )
-                ticker.start()
-            log.info("nudgebot is running (%s)", "webhook" if webhook else "long polling")
             try:
-                yield Running(engine, sessions, telegram, f"http://{settings.web_host}:{port}")
+                if webhook:
+                    await telegram.bot.set_webhook(
+                        settings.webhook_url,
+                        secret_token=settings.webhook_secret.get_secret_value(),
+                        allowed_updates=Update.ALL_TYPES,
+                    )
+                else:
+                    await telegram.bot.delete_webhook()
+                    await telegram.updater.start_polling(
+                        poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+                    )
+                if reminders:
+                    dispatcher = make_dispatcher(settings, sessions, telegram, policy)
+                    ticker = Ticker(sessions, dispatcher, policy, clock)
+                    ticker.start()
+                log.info("nudgebot is running (%s)", "webhook" if webhook else "long polling")
+                yield Running(engine, sessions, telegram, web_url)
             finally:
                 if ticker is not None:
                     await ticker.stop()

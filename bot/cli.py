@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from bot.accounts.csvfile import CsvFileError
 from bot.accounts.importer import ImportReport, import_accounts, import_payments
-from bot.app import serve
+from bot.app import PortInUse, serve
 from bot.channels.telegram.links import bot_username, deep_link
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             disable=None if size >= PROGRESS_FROM_BYTES else True,
         ) as bar:  # fmt: skip
             return asyncio.run(_import(args, settings, bar.update))
-    except (SettingsError, PolicyError, migrate.SchemaOutOfDate) as exc:
+    except (SettingsError, PolicyError, migrate.SchemaOutOfDate, PortInUse) as exc:
         print(f"nudgebot: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ itself stays a plain imitation of Telegram.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.accounts.importer import import_accounts
-from bot.app import Running, running
+from bot.app import PortInUse, Running, running
 from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, is_sqlite, session_factory
@@ -95,7 +96,14 @@ async def sandbox_running(
     server = BotApiServer()
     server.add_bot(SANDBOX_TOKEN, username=SANDBOX_BOT, first_name=settings.creditor_name)
     server.personas = personas
-    root = await server.start(host=host, port=api_port)
+    try:
+        root = await server.start(host=host, port=api_port)
+    except OSError as exc:
+        why = os.strerror(exc.errno or 0).lower()
+        raise PortInUse(
+            f"cannot listen on {host}:{api_port} for the local Telegram ({why});"
+            " use --port with a free port"
+        ) from None
     bot_settings = settings.model_copy(
         update={
             "bot_token": SecretStr(SANDBOX_TOKEN),

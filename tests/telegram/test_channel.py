@@ -188,3 +188,29 @@ async def test_run_stops_gracefully_on_sigterm(sandbox, database_url, tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]
     assert out.decode() == "nudgebot: stopping, finishing work in progress…\n"
     assert TOKEN.split(":")[1] not in err.decode()
+
+
+async def test_a_taken_port_is_one_clear_line(sandbox, database_url, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "NUDGEBOT_DATABASE_URL": database_url,
+            "NUDGEBOT_BOT_TOKEN": TOKEN,
+            "NUDGEBOT_TELEGRAM_API_URL": sandbox.base_url,
+            "NUDGEBOT_WEB_PORT": str(port),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.decode().splitlines()[-1] == (
+        f"nudgebot: cannot listen on 127.0.0.1:{port} (address already in use);"
+        " set NUDGEBOT_WEB_PORT to a free port"
+    )
