@@ -24,3 +24,45 @@ PAY_ACCOUNT = N_("Pay {account_ref}")
 CANCEL = N_("Cancel")
 CONFIRM = N_("Confirm")
 BACK = N_("Back")
+
+# Conversations
+FLOW_TIMED_OUT = N_("That conversation was left for a while, so let's start again.")
+STALE = N_(
+    "That button belongs to an earlier message and no longer applies. Here is where we are now."
+)
+CANCELLED = N_("Cancelled. Nothing was changed.")
+NOTHING_OWED = N_("There is nothing to pay right now. Thank you!")
+NOT_UNDERSTOOD = N_("Sorry, I did not understand that. Here is what I can help with:")
+
+# Promise to pay
+PROMISE_WHICH_ACCOUNT = N_("Which account is your promise for?")
+PROMISE_WHEN = N_("When can you pay? Choose a date, or type one (for example {example}).")
+PROMISE_DATE_PAST = N_("That date has already passed. Please choose today or a later date.")
+PROMISE_DATE_TOO_LATE = N_("Please choose a date no later than {last}.")
+PROMISE_DATE_UNREADABLE = N_(
+    "Sorry, I could not read that date. Please type it like {example}, or choose a button."
+)
+PROMISE_HOW_MUCH = N_(
+    "How much will you pay by {date}? Choose the full amount, or type an amount of at least {minimum}."
+)
+PROMISE_AMOUNT_UNREADABLE = N_(
+    "Sorry, I could not read that amount. Please type a number like {example}."
+)
+PROMISE_AMOUNT_TOO_SMALL = N_(
+    "The smallest amount we can record is {minimum}. Please type a larger amount, or choose the full amount."
+)
+PROMISE_AMOUNT_TOO_LARGE = N_(
+    "That is more than you owe ({balance}). Please type a smaller amount, or choose the full amount."
+)
+TODAY = N_("Today")
+TOMORROW = N_("Tomorrow")
+IN_3_DAYS = N_("In 3 days")
+END_OF_WEEK = N_("End of this week")
+IN_2_WEEKS = N_("In 2 weeks")
+FULL_AMOUNT = N_("Full amount: {amount}")
+CHANGE = N_("Change")
+
+# Language
+LANGUAGE_CHOOSE = N_("Which language would you like me to use?")
+LANGUAGE_SET = N_("Done. I will write in English from now on.")
+LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}

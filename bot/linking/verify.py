@@ -21,17 +21,15 @@ from bot.compliance.optout import opt_in, opt_out
 from bot.compliance.records import audit
 from bot.db.models import (
     Account,
-    AccountStatus,
     ChannelLink,
     Debtor,
     DebtorPhone,
     DialogueState,
     LinkToken,
 )
+from bot.dialogues.home import home_message
 from bot.i18n import SUPPORTED_LOCALES, translator
 from bot.linking.tokens import find_live_token, live_token_clause
-from bot.menu import debt_buttons
-from bot.templates.accounts import account_rows, accounts_block, totals
 from bot.templates.store import render
 
 MAX_ATTEMPTS = 3
@@ -271,39 +269,19 @@ class Linking:
 
     async def _summary_outcome(self, s: AsyncSession, debtor_id: int, *, greet: bool) -> Outcome:
         debtor = await s.get(Debtor, debtor_id)
-        accounts = (
-            (
-                await s.execute(
-                    select(Account)
-                    .where(
-                        Account.debtor_id == debtor_id,
-                        Account.status == AccountStatus.OPEN,
-                        Account.amount_due_minor > 0,
-                    )
-                    .order_by(Account.due_date, Account.account_ref)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        buttons = debt_buttons(accounts, debtor.locale, self.payment_url_template)
         messages = []
         if greet:
             messages.append(
                 await self._message(
-                    s,
-                    "verified",
-                    debtor.locale,
-                    reply_keyboard=ReplyKeyboard.REMOVE,
+                    s, "verified", debtor.locale, reply_keyboard=ReplyKeyboard.REMOVE,
                     first_name=greeting_name(debtor.full_name),
                 )
+            )  # fmt: skip
+        messages.append(
+            await home_message(
+                s, debtor, creditor=self.creditor, payment_url_template=self.payment_url_template
             )
-        rows = account_rows(accounts)
-        summary = await self._message(
-            s, "balance_summary", debtor.locale, buttons=buttons, accounts=rows,
-            accounts_block=await accounts_block(s, debtor.locale, rows), totals=totals(rows),
-        )  # fmt: skip
-        messages.append(summary)
+        )
         return Outcome(debtor_id, messages)
 
     # -- helpers -----------------------------------------------------------------------------

@@ -122,6 +122,21 @@ class Schedule(_Strict):
     dispatch_every_seconds: int = Field(ge=5, le=3600)
 
 
+class Dialogues(_Strict):
+    """Guided conversations."""
+
+    idle_minutes: int = Field(ge=1, le=24 * 60)
+
+
+class Promises(_Strict):
+    """What a debtor may promise and when a promise counts as broken."""
+
+    max_days_ahead: int = Field(ge=0, le=365)
+    min_percent: float = Field(ge=0, le=100)
+    grace_days: int = Field(ge=0, le=30)
+    broken_to_agent: int = Field(ge=1)
+
+
 class Policy(_Strict):
     """The whole collection policy."""
 
@@ -134,6 +149,8 @@ class Policy(_Strict):
     late_fees: LateFees
     dispatch: Dispatch
     schedule: Schedule
+    dialogues: Dialogues
+    promises: Promises
 
     @model_validator(mode="after")
     def _stages_apart(self) -> Policy:

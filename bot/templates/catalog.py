@@ -48,6 +48,11 @@ MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "stage_late": ("Firm and factual, 19-28 days late", _STAGE),
     "opt_out_line": ("Ends every proactive message", _COMMON),
     "opted_out": ("Confirms a STOP", _COMMON),
+    "promise_summary": ("Asks the debtor to confirm a promise", _PROMISE),
+    "promise_confirmed": (
+        "A promise is recorded; says what happens if it is not kept",
+        {**_PROMISE, "broken_after": date(2026, 12, 7)},
+    ),
     "promise_due_tomorrow": ("The day before a promised payment", _PROMISE),
     "promise_kept": ("A promise was kept", _PROMISE),
     "promise_broken": ("A promise was not kept", _PROMISE),

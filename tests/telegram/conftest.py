@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,12 @@ class World:
     sessions: async_sessionmaker[AsyncSession]
     tokens: dict[str, str]
     settings: Settings
+    stack: AsyncExitStack | None = None
+
+    async def process_stop(self) -> None:
+        """Stop the bot process (as a crash or a deploy would, between two updates)."""
+        if self.stack is not None:
+            await self.stack.aclose()
 
     async def say(self, user: dict, text: str, expect: int) -> list[str]:
         """The user writes; wait for the bot's ``expect``-th message in total; return all texts."""
@@ -105,5 +112,8 @@ async def world(request, sandbox, sessions, database_url, tmp_path) -> AsyncIter
             "webhook_secret": "s3cret-Token_for-tests",
         }
     settings = bot_settings(database_url, sandbox, **extra)
-    async with running(settings, rate_limiter=ChatRateLimiter(), reminders=False) as process:
-        yield World(sandbox, process, sessions, tokens, settings)
+    async with AsyncExitStack() as stack:
+        process = await stack.enter_async_context(
+            running(settings, rate_limiter=ChatRateLimiter(), reminders=False)
+        )
+        yield World(sandbox, process, sessions, tokens, settings, stack)

@@ -14,7 +14,10 @@ from bot.channels.telegram import handlers
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
 from bot.db.base import utcnow
+from bot.dialogues.engine import Settings as DialogueSettings
+from bot.dialogues.router import Dialogues
 from bot.linking.verify import Linking
+from bot.reminders.policy import Policy, load_policy
 from bot.settings import Settings
 
 # Handlers of different chats run side by side; one chat's updates still run in order.
@@ -28,6 +31,7 @@ def build_application(
     webhook: bool = False,
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: ChatRateLimiter | None = None,
+    policy: Policy | None = None,
 ) -> Application:
     """The Application talking to ``settings.telegram_api_url`` with our handlers installed."""
     settings.require("bot_token")
@@ -47,6 +51,10 @@ def build_application(
     application.bot_data["services"] = handlers.Services(
         sessions=sessions,
         linking=Linking(settings.creditor_name, settings.payment_url_template),
+        dialogues=Dialogues(
+            policy or load_policy(settings.policy_file),
+            DialogueSettings(settings.creditor_name, settings.payment_url_template),
+        ),
         sender=TelegramSender(application.bot, sessions),
         clock=clock,
         chat_locks=defaultdict(asyncio.Lock),

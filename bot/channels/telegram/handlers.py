@@ -32,6 +32,8 @@ from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
 from bot.db.models import Debtor
+from bot.dialogues.engine import Input
+from bot.dialogues.router import Dialogues
 from bot.linking.verify import Chat, Linking, Outcome
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Services:
 
     sessions: async_sessionmaker[AsyncSession]
     linking: Linking
+    dialogues: Dialogues
     sender: TelegramSender
     clock: Callable[[], datetime]
     chat_locks: defaultdict[int, asyncio.Lock]
@@ -67,11 +70,13 @@ def _chat(update: Update) -> Chat:
     )
 
 
-async def _handle(
-    update: Update,
-    context: BotContext,
-    step: Callable[[AsyncSession, Chat, datetime], Awaitable[Outcome | None]],
-) -> None:
+Step = Callable[[AsyncSession, Chat, datetime], Awaitable[Outcome | None]]
+COMMANDS = ("menu", "cancel", "promise", "language", "balance")
+# Longer messages are answered, but only their beginning is read (Telegram allows 4096).
+MAX_TEXT = 1000
+
+
+async def _handle(update: Update, context: BotContext, step: Step) -> None:
     """Run one domain step in a transaction (retried once on a lost race), then reply."""
     services, chat = context.services, _chat(update)
     async with services.chat_locks[chat.chat_id]:
@@ -160,43 +165,54 @@ async def on_contact(update: Update, context: BotContext) -> None:
     )
 
 
-async def on_text(update: Update, context: BotContext) -> None:
-    """Free text: a verification answer before verification, else the summary and menu."""
-    text = update.effective_message.text or ""
-    linking = context.services.linking
+def _converse(services: Services, inp: Input) -> Step:
+    """A step that answers a verified chat through the dialogues, anyone else through linking."""
 
     async def step(s: AsyncSession, chat: Chat, now: datetime) -> Outcome | None:
-        if is_stop_request(text):
-            return await linking.stop(s, chat, now, via="text")
-        outcome = await linking.text(s, chat, text, now)
-        if outcome is not None:
-            return outcome
-        link = await linking.link_of(s, chat)
-        return Outcome(link.debtor_id, await linking.summary(s, link.debtor_id))
+        link = await services.linking.link_of(s, chat)
+        if link is None or link.verified_at is None:
+            if inp.kind == "text":
+                return await services.linking.text(s, chat, inp.text, now)
+            return await services.linking.unverified_prompt(s, chat, now)
+        messages = await services.dialogues.handle(
+            s, channel=chat.channel, chat_id=chat.chat_id, debtor_id=link.debtor_id, inp=inp,
+            now=now,
+        )  # fmt: skip
+        return Outcome(link.debtor_id, messages)
 
-    await _handle(update, context, step)
+    return step
 
 
-async def _summary_or_prompt(
-    s: AsyncSession, chat: Chat, now: datetime, linking: Linking
-) -> Outcome:
-    link = await linking.link_of(s, chat)
-    if link is None or link.verified_at is None:
-        return await linking.unverified_prompt(s, chat, now)
-    return Outcome(link.debtor_id, await linking.summary(s, link.debtor_id))
+async def on_text(update: Update, context: BotContext) -> None:
+    """Free text: STOP at any time; a verification answer; else the conversation."""
+    text = update.effective_message.text or ""
+    services = context.services
+    if is_stop_request(text):
+        await _handle(
+            update, context, lambda s, chat, now: services.linking.stop(s, chat, now, via="text")
+        )
+        return
+    await _handle(update, context, _converse(services, Input("text", text=text[:MAX_TEXT])))
 
 
 async def on_callback(update: Update, context: BotContext) -> None:
-    """A button press: answered at once, then the current state is shown."""
-    await update.callback_query.answer()
-    linking = context.services.linking
-    await _handle(update, context, lambda s, chat, now: _summary_or_prompt(s, chat, now, linking))
+    """A button press: answered at once, then handled like any other input."""
+    query = update.callback_query
+    await query.answer()
+    await _handle(
+        update, context, _converse(context.services, Input("button", data=query.data or ""))
+    )
+
+
+async def on_command(update: Update, context: BotContext) -> None:
+    """/menu, /cancel, /promise, /language, /balance."""
+    name = (update.effective_message.text or "/").split()[0][1:].split("@")[0].lower()
+    await _handle(update, context, _converse(context.services, Input("command", text=name)))
 
 
 async def on_other(update: Update, context: BotContext) -> None:
     """Stickers, photos, unknown commands: a polite pointer to what works."""
-    linking = context.services.linking
-    await _handle(update, context, lambda s, chat, now: _summary_or_prompt(s, chat, now, linking))
+    await _handle(update, context, _converse(context.services, Input("command", text="menu")))
 
 
 def install(application: Application) -> None:
@@ -204,6 +220,7 @@ def install(application: Application) -> None:
     application.add_handler(TypeHandler(Update, record_update), group=-1)
     application.add_handler(CommandHandler("start", on_start))
     application.add_handler(CommandHandler("stop", on_stop))
+    application.add_handler(CommandHandler(COMMANDS, on_command))
     application.add_handler(MessageHandler(filters.CONTACT, on_contact))
     application.add_handler(CallbackQueryHandler(on_callback))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))

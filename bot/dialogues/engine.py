@@ -1,0 +1,175 @@
+"""The conversation engine: one turn of a verified chat, with its position kept in the database.
+
+A turn locks the chat's ``dialogue_state`` row (``FOR UPDATE`` on PostgreSQL; SQLite
+transactions are serialised anyway), so two processes handling one chat's consecutive updates
+take turns. Buttons inside a flow carry the state's version; a press whose version is not the
+current one comes from an older message and gets a polite "that has changed".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import labels
+from bot.accounts.names import greeting_name
+from bot.channels.base import Button, OutMessage, ReplyKeyboard
+from bot.db.models import Account, AccountStatus, Debtor, DialogueState
+from bot.i18n import translator
+from bot.reminders.policy import Policy
+from bot.templates.store import render
+
+
+@dataclass(frozen=True)
+class Input:
+    """What the person did: typed text, pressed a button (``data``), or sent a /command."""
+
+    kind: str  # "text", "button" or "command"
+    text: str = ""
+    data: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What flows need from the process settings."""
+
+    creditor: str
+    payment_url_template: str
+
+
+@dataclass
+class Turn:
+    """One input being answered: the debtor, their state, and the replies so far."""
+
+    session: AsyncSession
+    debtor: Debtor
+    state: DialogueState
+    now: datetime
+    policy: Policy
+    settings: Settings
+    replies: list[OutMessage] = field(default_factory=list)
+
+    @property
+    def _(self) -> Callable[..., str]:
+        """Translate a short UI string into the debtor's language."""
+        return translator(self.debtor.locale)
+
+    @property
+    def today(self) -> date:
+        """The debtor's local date."""
+        return self.now.astimezone(ZoneInfo(self.debtor.timezone)).date()
+
+    def say(self, text: str, buttons: list[list[Button]] | None = None, **kw: Any) -> None:
+        """Reply with a short UI line (already translated)."""
+        self.replies.append(OutMessage(text, buttons or [], kind="reply", **kw))
+
+    async def say_template(
+        self, key: str, buttons: list[list[Button]] | None = None, **context: Any
+    ) -> None:
+        """Reply with a message template in the debtor's language."""
+        rendered = await render(
+            self.session,
+            key,
+            self.debtor.locale,
+            {
+                "creditor": self.settings.creditor,
+                "first_name": greeting_name(self.debtor.full_name),
+                **context,
+            },
+        )
+        self.replies.append(
+            OutMessage(
+                rendered.text, buttons or [], kind="reply", template_key=key,
+                template_version=rendered.version,
+            )
+        )  # fmt: skip
+
+    def goto(self, flow: str | None, step: str | None, **data: Any) -> None:
+        """Move to a step (``flow=None`` leaves any flow); ``data`` replaces the flow data."""
+        self.state.flow, self.state.step = flow, step
+        self.state.data = data if flow else {}
+        self.state.version = (self.state.version or 0) + 1
+        self.state.updated_at = self.now
+
+    def update(self, **data: Any) -> None:
+        """Add to the flow data without moving."""
+        self.state.data = {**(self.state.data or {}), **data}
+        self.state.version = (self.state.version or 0) + 1
+        self.state.updated_at = self.now
+
+    def button(self, label: str, action: str) -> Button:
+        """A button bound to the current step: ``<action>|<version>`` (≤ 64 bytes)."""
+        data = f"{action}|{self.state.version}"
+        assert len(data.encode()) <= 64, data
+        return Button(label, data=data)
+
+    def cancel_row(self) -> list[Button]:
+        """The Cancel button every flow step offers."""
+        return [self.button(self._(labels.CANCEL), "cancel")]
+
+    async def open_accounts(self) -> list[Account]:
+        """The debtor's open, owed accounts, most overdue first."""
+        rows = await self.session.execute(
+            select(Account)
+            .where(
+                Account.debtor_id == self.debtor.id,
+                Account.status == AccountStatus.OPEN,
+                Account.amount_due_minor > 0,
+            )
+            .order_by(Account.due_date, Account.account_ref)
+        )
+        return list(rows.scalars().all())
+
+
+Handler = Callable[[Turn, Input], Awaitable[None]]
+
+
+async def load_state(
+    session: AsyncSession, channel: str, chat_id: int, debtor_id: int, now: datetime
+) -> DialogueState:
+    """The chat's state row, locked for this transaction (created on first use)."""
+    query = (
+        select(DialogueState)
+        .where(DialogueState.channel == channel, DialogueState.chat_id == chat_id)
+        .with_for_update()
+    )
+    state = (await session.execute(query)).scalar_one_or_none()
+    if state is None:
+        state = DialogueState(
+            channel=channel, chat_id=chat_id, debtor_id=debtor_id, data={}, version=0,
+            unrecognised_count=0, updated_at=now,
+        )  # fmt: skip
+        session.add(state)
+        await session.flush()
+    return state
+
+
+def split_data(data: str) -> tuple[str, int | None]:
+    """``"p:date:3|17"`` → (``"p:date:3"``, 17); data without a version → (data, None)."""
+    action, sep, version = data.rpartition("|")
+    if not sep or not version.isdigit():
+        return data, None
+    return action, int(version)
+
+
+def idle_for(state: DialogueState, now: datetime, policy: Policy) -> bool:
+    """Whether a flow was left longer than the policy allows."""
+    return bool(
+        state.flow
+        and state.updated_at is not None
+        and now - state.updated_at > timedelta(minutes=policy.dialogues.idle_minutes)
+    )
+
+
+def reply_keyboard_removed(message: OutMessage) -> OutMessage:
+    """The same message, also taking away any reply keyboard left on the phone."""
+    return OutMessage(
+        message.text, message.buttons, ReplyKeyboard.REMOVE, message.kind,
+        message.template_key, message.template_version,
+    )  # fmt: skip

@@ -1,0 +1,70 @@
+"""What is owed, with the menu of what the debtor can do: shown after verification, on /menu,
+after a flow ends, and whenever an input is not understood."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import labels
+from bot.channels.base import Button, OutMessage
+from bot.db.models import Account, AccountStatus, Debtor
+from bot.i18n import translator
+from bot.menu import debt_buttons
+from bot.templates.accounts import account_rows, accounts_block, totals
+from bot.templates.store import render
+
+
+def menu_buttons(
+    debtor: Debtor, accounts: list[Account], payment_url_template: str
+) -> list[list[Button]]:
+    """Pay links and "What I owe", then the actions that exist."""
+    _ = translator(debtor.locale)
+    rows = debt_buttons(accounts, debtor.locale, payment_url_template)
+    if accounts:
+        rows.append([Button(_(labels.MENU["promise"]), data="menu:promise")])
+    rows.append(
+        [
+            Button(_(labels.MENU["language"]), data="menu:language"),
+            Button(_(labels.MENU["stop"]), data="menu:stop"),
+        ]
+    )
+    return rows
+
+
+async def home_message(
+    session: AsyncSession, debtor: Debtor, *, creditor: str, payment_url_template: str
+) -> OutMessage:
+    """The balance summary with the menu under it."""
+    accounts = list(
+        (
+            await session.execute(
+                select(Account)
+                .where(
+                    Account.debtor_id == debtor.id,
+                    Account.status == AccountStatus.OPEN,
+                    Account.amount_due_minor > 0,
+                )
+                .order_by(Account.due_date, Account.account_ref)
+            )
+        ).scalars()
+    )
+    rows = account_rows(accounts)
+    rendered = await render(
+        session,
+        "balance_summary",
+        debtor.locale,
+        {
+            "creditor": creditor,
+            "accounts": rows,
+            "accounts_block": await accounts_block(session, debtor.locale, rows),
+            "totals": totals(rows),
+        },
+    )
+    return OutMessage(
+        rendered.text,
+        menu_buttons(debtor, accounts, payment_url_template),
+        kind="reply",
+        template_key="balance_summary",
+        template_version=rendered.version,
+    )

@@ -1,0 +1,233 @@
+"""Promise to pay: which account, by when, how much, then confirm (see promise.mmd).
+
+Nothing is stored until the debtor confirms; the promise is committed before the bot says so.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from babel.dates import format_date
+from sqlalchemy import update
+
+from bot import labels
+from bot.channels.base import Button
+from bot.compliance.records import audit
+from bot.db.models import Account, Promise, PromiseStatus
+from bot.dialogues.engine import Turn
+from bot.dialogues.parsing import amount_example, date_example, parse_user_amount, parse_user_date
+from bot.money import MoneyError, format_money, to_minor
+
+FLOW = "promise"
+ACCOUNT, DATE, AMOUNT, CONFIRM = "account", "date", "amount", "confirm"
+
+
+async def start(turn: Turn) -> bool:
+    """Begin a promise; False when there is nothing to promise."""
+    accounts = await turn.open_accounts()
+    if not accounts:
+        return False
+    if len(accounts) == 1:
+        turn.goto(FLOW, DATE, account_id=accounts[0].id)
+    else:
+        turn.goto(FLOW, ACCOUNT)
+    await prompt(turn)
+    return True
+
+
+async def prompt(turn: Turn) -> None:
+    """Ask what the current step needs."""
+    _, step = turn._, turn.state.step
+    if step == ACCOUNT:
+        rows = [
+            [
+                turn.button(
+                    f"{a.account_ref} · {_money(turn, a.amount_due_minor, a)}", f"p:acc:{a.id}"
+                )
+            ]
+            for a in await turn.open_accounts()
+        ]
+        turn.say(_(labels.PROMISE_WHICH_ACCOUNT), [*rows, turn.cancel_row()])
+    elif step == DATE:
+        turn.say(
+            _(labels.PROMISE_WHEN, example=date_example(turn.debtor.locale, turn.today)),
+            [*_date_buttons(turn), turn.cancel_row()],
+        )
+    elif step == AMOUNT:
+        account = await _account(turn)
+        full = _money(turn, account.amount_due_minor, account)
+        turn.say(
+            _(
+                labels.PROMISE_HOW_MUCH,
+                date=_date(turn),
+                minimum=_money(turn, _minimum(turn, account), account),
+            ),
+            [[turn.button(_(labels.FULL_AMOUNT, amount=full), "p:full")], turn.cancel_row()],
+        )
+    elif step == CONFIRM:
+        account = await _account(turn)
+        await turn.say_template(
+            "promise_summary",
+            [
+                [turn.button(_(labels.CONFIRM), "p:yes")],
+                [turn.button(_(labels.CHANGE), "p:change"), *turn.cancel_row()],
+            ],
+            amount_minor=turn.state.data["amount_minor"],
+            currency=account.currency,
+            account_ref=account.account_ref,
+            promised_date=date.fromisoformat(turn.state.data["date"]),
+        )
+
+
+async def on_button(turn: Turn, action: str) -> None:
+    """A button of this flow."""
+    step, data = turn.state.step, turn.state.data
+    if step == ACCOUNT and action.startswith("p:acc:"):
+        account_id = int(action.removeprefix("p:acc:"))
+        if any(a.id == account_id for a in await turn.open_accounts()):
+            turn.goto(FLOW, DATE, account_id=account_id)
+    elif step == DATE and action.startswith("p:d:"):
+        chosen = date.fromisoformat(action.removeprefix("p:d:"))
+        if _date_problem(turn, chosen) is None:
+            turn.goto(FLOW, AMOUNT, account_id=data["account_id"], date=chosen.isoformat())
+    elif step == AMOUNT and action == "p:full":
+        account = await _account(turn)
+        turn.goto(FLOW, CONFIRM, **data, amount_minor=account.amount_due_minor)
+    elif step == CONFIRM and action == "p:change":
+        turn.goto(FLOW, DATE, account_id=data["account_id"])
+    elif step == CONFIRM and action == "p:yes":
+        await _confirm(turn)
+        return
+    await prompt(turn)
+
+
+async def on_text(turn: Turn, text: str) -> None:
+    """Typed input at a step that takes it (a date or an amount)."""
+    _, step, data = turn._, turn.state.step, turn.state.data
+    if step == DATE:
+        chosen = parse_user_date(text, turn.debtor.locale, turn.today)
+        if chosen is None:
+            example = date_example(turn.debtor.locale, turn.today)
+            turn.say(
+                _(labels.PROMISE_DATE_UNREADABLE, example=example),
+                [*_date_buttons(turn), turn.cancel_row()],
+            )
+            return
+        problem = _date_problem(turn, chosen)
+        if problem:
+            turn.say(problem, [*_date_buttons(turn), turn.cancel_row()])
+            return
+        turn.goto(FLOW, AMOUNT, account_id=data["account_id"], date=chosen.isoformat())
+    elif step == AMOUNT:
+        account = await _account(turn)
+        problem, minor = _read_amount(turn, text, account)
+        if problem:
+            full = _money(turn, account.amount_due_minor, account)
+            turn.say(
+                problem,
+                [[turn.button(_(labels.FULL_AMOUNT, amount=full), "p:full")], turn.cancel_row()],
+            )
+            return
+        turn.goto(FLOW, CONFIRM, **data, amount_minor=minor)
+    await prompt(turn)
+
+
+async def _confirm(turn: Turn) -> None:
+    data, account = turn.state.data, await _account(turn)
+    promised = date.fromisoformat(data["date"])
+    # A new promise replaces an open one on the same account.
+    await turn.session.execute(
+        update(Promise)
+        .where(Promise.account_id == account.id, Promise.status == PromiseStatus.OPEN)
+        .values(status=PromiseStatus.CANCELLED, resolved_at=turn.now)
+    )
+    promise = Promise(
+        debtor_id=turn.debtor.id, account_id=account.id, amount_minor=data["amount_minor"],
+        currency=account.currency, promised_date=promised, status=PromiseStatus.OPEN,
+        paid_minor=0, source="debtor", created_at=turn.now, updated_at=turn.now,
+    )  # fmt: skip
+    turn.session.add(promise)
+    await turn.session.flush()
+    detail = f"promise {promise.id}: {promise.amount_minor} {account.currency} by {promised}"
+    audit(turn.session, turn.debtor.id, "promise_made", actor="debtor", at=turn.now, detail=detail)
+    turn.goto(None, None)
+    await turn.say_template(
+        "promise_confirmed",
+        amount_minor=promise.amount_minor,
+        currency=account.currency,
+        account_ref=account.account_ref,
+        promised_date=promised,
+        broken_after=promised + timedelta(days=turn.policy.promises.grace_days),
+    )
+
+
+def _date_buttons(turn: Turn) -> list[list[Button]]:
+    _, today = turn._, turn.today
+    last = today + timedelta(days=turn.policy.promises.max_days_ahead)
+    friday = today + timedelta(days=(4 - today.weekday()) % 7)
+    picks = [
+        (labels.TODAY, today),
+        (labels.TOMORROW, today + timedelta(days=1)),
+        (labels.IN_3_DAYS, today + timedelta(days=3)),
+        (labels.END_OF_WEEK, friday),
+        (labels.IN_2_WEEKS, today + timedelta(days=14)),
+    ]
+    seen: set[date] = set()
+    buttons = []
+    for label, day in picks:
+        if day <= last and day not in seen:
+            seen.add(day)
+            buttons.append(turn.button(_(label), f"p:d:{day.isoformat()}"))
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+def _date_problem(turn: Turn, chosen: date) -> str | None:
+    _, today = turn._, turn.today
+    last = today + timedelta(days=turn.policy.promises.max_days_ahead)
+    if chosen < today:
+        return _(labels.PROMISE_DATE_PAST)
+    if chosen > last:
+        return _(labels.PROMISE_DATE_TOO_LATE, last=_format_date(turn, last))
+    return None
+
+
+def _read_amount(turn: Turn, text: str, account: Account) -> tuple[str | None, int]:
+    _ = turn._
+    value = parse_user_amount(text, turn.debtor.locale)
+    if value is None or value <= 0:
+        return _(labels.PROMISE_AMOUNT_UNREADABLE, example=amount_example(turn.debtor.locale)), 0
+    try:
+        minor = to_minor(format(value, "f"), account.currency)
+    except MoneyError:
+        return _(labels.PROMISE_AMOUNT_UNREADABLE, example=amount_example(turn.debtor.locale)), 0
+    if minor > account.amount_due_minor:
+        return _(
+            labels.PROMISE_AMOUNT_TOO_LARGE,
+            balance=_money(turn, account.amount_due_minor, account),
+        ), 0
+    minimum = _minimum(turn, account)
+    if minor < minimum:
+        return _(labels.PROMISE_AMOUNT_TOO_SMALL, minimum=_money(turn, minimum, account)), 0
+    return None, minor
+
+
+def _minimum(turn: Turn, account: Account) -> int:
+    share = Decimal(str(turn.policy.promises.min_percent)) / 100
+    return max(1, min(account.amount_due_minor, int(account.amount_due_minor * share)))
+
+
+async def _account(turn: Turn) -> Account:
+    return await turn.session.get(Account, turn.state.data["account_id"])
+
+
+def _money(turn: Turn, minor: int, account: Account) -> str:
+    return format_money(minor, account.currency, turn.debtor.locale)
+
+
+def _date(turn: Turn) -> str:
+    return _format_date(turn, date.fromisoformat(turn.state.data["date"]))
+
+
+def _format_date(turn: Turn, day: date) -> str:
+    return format_date(day, "long", locale=turn.debtor.locale)

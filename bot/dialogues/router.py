@@ -1,0 +1,142 @@
+"""Routing one input of a verified chat: buttons, commands and free text to flows and menus."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import labels
+from bot.channels.base import OutMessage
+from bot.compliance.optout import opt_out
+from bot.db.models import Debtor
+from bot.dialogues import intents, promise
+from bot.dialogues.engine import Input, Settings, Turn, idle_for, load_state, split_data
+from bot.dialogues.home import home_message
+from bot.i18n import SUPPORTED_LOCALES, supported_locale, translator
+from bot.reminders.policy import Policy
+
+FLOWS = {promise.FLOW: promise}
+UNRECOGNISED_BEFORE_HELP = 3
+
+
+class Dialogues:
+    """Answers verified debtors; each call is one turn inside the caller's transaction."""
+
+    def __init__(self, policy: Policy, settings: Settings) -> None:
+        self.policy = policy
+        self.settings = settings
+
+    async def handle(
+        self,
+        session: AsyncSession,
+        *,
+        channel: str,
+        chat_id: int,
+        debtor_id: int,
+        inp: Input,
+        now: datetime,
+    ) -> list[OutMessage]:
+        """Answer one input; the new position is saved with the caller's commit."""
+        debtor = await session.get(Debtor, debtor_id)
+        state = await load_state(session, channel, chat_id, debtor_id, now)
+        turn = Turn(session, debtor, state, now, self.policy, self.settings)
+        if idle_for(state, now, self.policy):
+            turn.goto(None, None)
+            turn.say(turn._(labels.FLOW_TIMED_OUT))
+        if inp.kind == "button":
+            await self._button(turn, inp.data)
+        elif inp.kind == "command":
+            await self._command(turn, inp.text)
+        else:
+            await self._text(turn, inp.text)
+        return turn.replies
+
+    async def home(self, turn: Turn) -> None:
+        """The summary with the menu."""
+        turn.replies.append(
+            await home_message(
+                turn.session, turn.debtor, creditor=self.settings.creditor,
+                payment_url_template=self.settings.payment_url_template,
+            )
+        )  # fmt: skip
+
+    async def _current(self, turn: Turn) -> None:
+        """Show where the chat stands: the flow's question, or the menu."""
+        flow = FLOWS.get(turn.state.flow or "")
+        if flow is not None:
+            await flow.prompt(turn)
+        else:
+            await self.home(turn)
+
+    async def _button(self, turn: Turn, data: str) -> None:
+        action, version = split_data(data)
+        if version is not None and version != turn.state.version:
+            turn.say(turn._(labels.STALE))
+            await self._current(turn)
+        elif action == "cancel":
+            await self._cancel(turn)
+        elif action.startswith("menu:"):
+            await self._menu(turn, action.removeprefix("menu:"))
+        elif action.startswith("lang:"):
+            await self._set_language(turn, action.removeprefix("lang:"))
+        elif turn.state.flow in FLOWS and version is not None:
+            await FLOWS[turn.state.flow].on_button(turn, action)
+        else:
+            turn.say(turn._(labels.STALE))
+            await self._current(turn)
+
+    async def _command(self, turn: Turn, name: str) -> None:
+        if name == "cancel":
+            await self._cancel(turn)
+        elif name in ("promise", "language", "balance"):
+            await self._menu(turn, name)
+        else:
+            turn.goto(None, None)
+            await self.home(turn)
+
+    async def _text(self, turn: Turn, text: str) -> None:
+        flow = FLOWS.get(turn.state.flow or "")
+        if flow is not None:
+            await flow.on_text(turn, text)
+            return
+        found = intents.detect(text)
+        if found is not None:
+            turn.state.unrecognised_count = 0
+            await self._menu(turn, found)
+            return
+        turn.state.unrecognised_count = (turn.state.unrecognised_count or 0) + 1
+        turn.say(turn._(labels.NOT_UNDERSTOOD))
+        await self.home(turn)
+
+    async def _cancel(self, turn: Turn) -> None:
+        turn.goto(None, None)
+        turn.say(turn._(labels.CANCELLED))
+        await self.home(turn)
+
+    async def _menu(self, turn: Turn, item: str) -> None:
+        turn.goto(None, None)
+        if item == "promise":
+            if not await promise.start(turn):
+                turn.say(turn._(labels.NOTHING_OWED))
+        elif item == "language":
+            buttons = [
+                [turn.button(labels.LANGUAGE_NAMES[loc], f"lang:{loc}")]
+                for loc in SUPPORTED_LOCALES
+            ]
+            turn.say(turn._(labels.LANGUAGE_CHOOSE), [*buttons, turn.cancel_row()])
+        elif item == "stop":
+            await opt_out(turn.session, turn.debtor, turn.now, via="button")
+            await turn.say_template("opted_out")
+        else:
+            await self.home(turn)
+
+    async def _set_language(self, turn: Turn, locale: str) -> None:
+        if locale not in SUPPORTED_LOCALES:
+            await self.home(turn)
+            return
+        if supported_locale(turn.debtor.locale) != locale:
+            turn.debtor.locale = locale
+        turn.goto(None, None)
+        turn.say(translator(locale)(labels.LANGUAGE_SET))
+        await self.home(turn)

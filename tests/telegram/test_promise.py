@@ -1,0 +1,174 @@
+"""Promise to pay, through the real bot: every step, its checks, and what is stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.app import running
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.db.models import Debtor, DialogueState, Promise
+from tests.telegram.conftest import ALICE, BOT, WANG, World
+
+pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
+
+
+async def verify(world: World, user: dict, debtor_ref: str, answer: str) -> int:
+    """Link and verify by knowledge question; return how many bot messages there are now."""
+    await world.say(user, f"/start {world.tokens[debtor_ref]}", expect=1)
+    await world.say(user, answer, expect=3)
+    return 3
+
+
+async def press(world: World, user: dict, label: str, expect: int) -> list[str]:
+    """Press the newest button with this label; wait for the bot's ``expect``-th message."""
+    for message in reversed(world.sandbox.bot_messages(BOT, user["id"])):
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if button["text"] == label and "callback_data" in button:
+                    world.sandbox.press_button(
+                        BOT, user, message["message"]["message_id"], button["callback_data"]
+                    )
+                    return await world.texts(user, expect)
+    raise AssertionError(f"no button {label!r}")
+
+
+def buttons(world: World, user: dict) -> list[str]:
+    """The labels of the newest message's inline buttons."""
+    markup = world.sandbox.bot_messages(BOT, user["id"])[-1].get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def promises(world: World) -> list[tuple]:
+    async with world.sessions() as s:
+        rows = await s.execute(
+            select(Promise.amount_minor, Promise.currency, Promise.promised_date, Promise.status)
+        )
+        return [tuple(r) for r in rows]
+
+
+def local_today(zone: str) -> date:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+
+
+async def test_promise_in_english_with_a_typed_date_and_amount(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    texts = await press(world, ALICE, "Promise to pay", expect=n + 1)
+    assert texts[-1] == "Which account is your promise for?"
+    assert buttons(world, ALICE) == ["ACC-1001 · $1,234.50", "ACC-1002 · $89.99", "Cancel"]
+
+    texts = await press(world, ALICE, "ACC-1001 · $1,234.50", expect=n + 2)
+    assert texts[-1].startswith("When can you pay? Choose a date, or type one (for example ")
+    target = local_today("America/Los_Angeles") + timedelta(days=5)
+    texts = await world.say(ALICE, f"{target:%B} {target.day}", expect=n + 3)
+    assert texts[-1].startswith("How much will you pay by ")
+    assert texts[-1].endswith("or type an amount of at least $123.45.")
+    texts = await world.say(ALICE, "$500", expect=n + 4)
+    assert (
+        texts[-1].splitlines()[2].startswith("You will pay $500.00 towards account ACC-1001 by ")
+    )
+    assert await promises(world) == []  # nothing is stored before confirming
+
+    texts = await press(world, ALICE, "Confirm", expect=n + 5)
+
+    assert texts[-1].startswith("Thank you, Alice. Your promise is recorded: $500.00 by ")
+    assert await promises(world) == [(50000, "USD", target, "open")]
+    async with world.sessions() as s:
+        state = (await s.execute(select(DialogueState))).scalar_one()
+    assert (state.flow, state.step) == (None, None)
+
+
+async def test_promise_in_chinese_with_a_quick_pick_and_the_full_amount(world: World):
+    n = await verify(world, WANG, "D-002", "2001")
+    texts = await press(world, WANG, "承诺还款日期", expect=n + 1)
+    assert texts[-1].startswith("您什么时候可以还款？")
+    texts = await press(world, WANG, "3天后", expect=n + 2)
+    assert texts[-1].startswith("您将在")
+    texts = await press(world, WANG, "全额：¥5,600.00", expect=n + 3)
+    assert "还款 ¥5,600.00" in texts[-1]
+    texts = await press(world, WANG, "确认", expect=n + 4)
+    assert texts[-1].startswith("谢谢您，王小明！您的还款承诺已记录")
+    assert await promises(world) == [
+        (560000, "CNY", local_today("Asia/Shanghai") + timedelta(days=3), "open")
+    ]
+
+
+async def test_bad_dates_and_amounts_get_polite_answers_and_store_nothing(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Promise to pay", expect=n + 1)
+    await press(world, ALICE, "ACC-1002 · $89.99", expect=n + 2)
+    texts = await world.say(ALICE, "next blue moon", expect=n + 3)
+    assert texts[-1].startswith("Sorry, I could not read that date.")
+    texts = await world.say(ALICE, "2020-01-01", expect=n + 4)
+    assert texts[-1] == "That date has already passed. Please choose today or a later date."
+    texts = await world.say(ALICE, "2099-01-01", expect=n + 5)
+    assert texts[-1].startswith("Please choose a date no later than ")
+    await press(world, ALICE, "Tomorrow", expect=n + 6)
+    texts = await world.say(ALICE, "1000", expect=n + 7)
+    assert texts[-1].startswith("That is more than you owe ($89.99).")
+    texts = await world.say(ALICE, "1", expect=n + 8)
+    assert texts[-1].startswith("The smallest amount we can record is $8.99.")
+    texts = await world.say(ALICE, "lots", expect=n + 9)
+    assert texts[-1].startswith("Sorry, I could not read that amount.")
+    texts = await world.say(ALICE, "/cancel", expect=n + 11)
+    assert texts[-2] == "Cancelled. Nothing was changed."
+    assert texts[-1].startswith("Here is what is currently open")
+    assert await promises(world) == []
+
+
+async def test_a_stale_button_says_so_and_shows_the_current_step(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Promise to pay", expect=n + 1)
+    await press(world, ALICE, "ACC-1001 · $1,234.50", expect=n + 2)
+    # The account question's buttons are still on screen; pressing one now is stale.
+    texts = await press(world, ALICE, "ACC-1002 · $89.99", expect=n + 4)
+    assert texts[-2] == (
+        "That button belongs to an earlier message and no longer applies."
+        " Here is where we are now."
+    )
+    assert texts[-1].startswith("When can you pay?")
+
+
+async def test_an_idle_flow_starts_over_politely(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Promise to pay", expect=n + 1)
+    async with world.sessions.begin() as s:
+        await s.execute(
+            update(DialogueState).values(updated_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+    texts = await world.say(ALICE, "tomorrow", expect=n + 3)
+    assert texts[-2] == "That conversation was left for a while, so let's start again."
+    assert texts[-1].startswith("Sorry, I did not understand that.") or texts[-1].startswith(
+        "Here is what"
+    )
+
+
+async def test_language_switch_is_kept(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Language", expect=n + 1)
+    texts = await press(world, ALICE, "简体中文", expect=n + 3)
+    assert texts[-2] == "好的。从现在起我会用简体中文和您交流。"
+    assert texts[-1].startswith("以下是您在Acme Lending目前未结清的款项")
+    async with world.sessions() as s:
+        assert (
+            await s.execute(select(Debtor.locale).where(Debtor.debtor_ref == "D-001"))
+        ).scalar_one() == "zh_CN"
+
+
+async def test_a_restart_between_steps_loses_nothing(world: World, sandbox, database_url):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Promise to pay", expect=n + 1)
+    await press(world, ALICE, "ACC-1001 · $1,234.50", expect=n + 2)
+    await press(world, ALICE, "Tomorrow", expect=n + 3)
+    await world.process_stop()
+
+    async with running(world.settings, rate_limiter=ChatRateLimiter(), reminders=False):
+        texts = await world.say(ALICE, "200", expect=n + 4)
+        assert "You will pay $200.00 towards account ACC-1001" in texts[-1]
+        texts = await press(world, ALICE, "Confirm", expect=n + 5)
+    assert texts[-1].startswith("Thank you, Alice. Your promise is recorded: $200.00")
+    assert len(await promises(world)) == 1
