@@ -66,10 +66,10 @@ async def running(
             policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
         )
         telegram = build_application(
-            settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter
+            settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter, policy=policy
         )
         # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
-        runner = web.AppRunner(make_web_app(settings, telegram), handle_signals=False)
+        runner = web.AppRunner(make_web_app(settings, telegram, sessions), handle_signals=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()

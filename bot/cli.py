@@ -14,6 +14,7 @@ from pathlib import Path
 from telegram.ext import ExtBot
 from tqdm import tqdm
 
+from bot import cli_tickets
 from bot.accounts.csvfile import CsvFileError
 from bot.accounts.importer import ImportReport, import_accounts, import_payments
 from bot.app import PortInUse, serve
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--bot-username", help="skip asking the Bot API (getMe) for the bot's username"
     )
+    cli_tickets.add_parser(commands)
     return parser
 
 
@@ -125,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_remind(args, settings))
         if args.command == "links":
             return asyncio.run(_export_links(args, settings))
+        if args.command == "tickets":
+            return asyncio.run(cli_tickets.run(args, settings))
         path: Path = args.file
         if not path.is_file():
             print(f"nudgebot: {path}: no such file", file=sys.stderr)

@@ -7,10 +7,12 @@ import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
 from bot.settings import Settings
+from bot.web.api import add_api_routes
 
 log = logging.getLogger(__name__)
 TELEGRAM_APP = web.AppKey("telegram_application", Application)
@@ -46,10 +48,17 @@ def webhook_path(settings: Settings) -> str:
     return urlsplit(settings.webhook_url or "").path or "/telegram/webhook"
 
 
-def make_web_app(settings: Settings, telegram: Application | None = None) -> web.Application:
-    """The web application; the webhook route exists only in webhook mode."""
+def make_web_app(
+    settings: Settings,
+    telegram: Application | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> web.Application:
+    """The web application: the webhook route in webhook mode, the JSON API given a database."""
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_get("/healthz", health)
+    if sessions is not None:
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        add_api_routes(app, sessions, api_key)
     if telegram is not None and settings.webhook_url:
         settings.require("webhook_secret")
         app[TELEGRAM_APP] = telegram

@@ -1,0 +1,1 @@
+"""Handoff tickets: conversations handed to people in the agent queue."""

@@ -1,0 +1,47 @@
+"""What follows when money arrives: the one place payment recorders report to.
+
+Every recorder of payments (the payments API now; file imports and providers may follow) calls
+:func:`payments_recorded` in the transaction that recorded them, so whatever depends on money
+arriving stays in one place. Today that is the audit trail; keeping or breaking promises and
+settling plan installments will be evaluated here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.compliance.records import audit
+from bot.db.base import utcnow
+from bot.db.models import Account, Payment
+from bot.money import from_minor
+
+
+async def payments_recorded(
+    session: AsyncSession, refs: Sequence[str], *, at: datetime | None = None
+) -> None:
+    """React to newly recorded payments (by ``payment_ref``): one ``payment_received`` each."""
+    if not refs:
+        return
+    at = at or utcnow()
+    rows = await session.execute(
+        select(
+            Payment.payment_ref,
+            Payment.amount_minor,
+            Payment.currency,
+            Payment.source,
+            Account.account_ref,
+            Account.debtor_id,
+        )
+        .join(Account, Account.id == Payment.account_id)
+        .where(Payment.payment_ref.in_(refs))
+        .order_by(Payment.id)
+    )
+    for ref, amount, currency, source, account_ref, debtor_id in rows.all():
+        audit(
+            session, debtor_id, "payment_received", actor=source, at=at,
+            detail=f"{ref}: {from_minor(amount, currency)} {currency} to {account_ref}",
+        )  # fmt: skip
