@@ -168,11 +168,12 @@ class ReminderOutbox(IdMixin, Base):
 
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(24))  # "stage", "promise_due", "installment_due" ...
+    kind: Mapped[str] = mapped_column(String(24))  # "stage", "promise_due", "promise_kept" ...
     stage: Mapped[str | None] = mapped_column(String(32))
     template_key: Mapped[str] = mapped_column(String(64))
     # The accounts the message covered, filled in when it is sent.
     account_ids: Mapped[list[int] | None] = mapped_column(JSON())
+    promise_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("promise.id"))
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.names import greeting_name
 from bot.channels.base import OutMessage
-from bot.db.models import Account, AccountStatus, Debtor
+from bot.db.models import Account, AccountStatus, Debtor, Promise
 from bot.menu import debt_buttons
 from bot.reminders.clock import day_number
 from bot.reminders.fees import late_fee
@@ -95,3 +95,40 @@ async def compose_reminder(
         template_version=body.version,
     )
     return Composed(message, [a.id for a in accounts])
+
+
+async def compose_promise_message(
+    session: AsyncSession,
+    debtor: Debtor,
+    promise: Promise,
+    template_key: str,
+    *,
+    creditor: str,
+    payment_url_template: str,
+) -> Composed:
+    """A message about one promise: due tomorrow, kept, or not kept."""
+    account = await session.get(Account, promise.account_id)
+    body = await render(
+        session,
+        template_key,
+        debtor.locale,
+        {
+            "creditor": creditor,
+            "first_name": greeting_name(debtor.full_name),
+            "amount_minor": promise.amount_minor,
+            "paid_minor": promise.paid_minor,
+            "currency": promise.currency,
+            "account_ref": account.account_ref,
+            "promised_date": promise.promised_date,
+        },
+    )
+    opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
+    owed = [account] if account.status == AccountStatus.OPEN and account.amount_due_minor else []
+    message = OutMessage(
+        text=f"{body.text}\n\n{opt_out.text}",
+        buttons=debt_buttons(owed, debtor.locale, payment_url_template),
+        kind=template_key,
+        template_key=template_key,
+        template_version=body.version,
+    )
+    return Composed(message, [account.id])

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.promises.lifecycle import plan_promise_reminders, settle_promises
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.planner import plan
 from bot.reminders.policy import Policy
@@ -31,6 +32,7 @@ class CycleReport:
     interrupted: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    promises: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
         """A human summary, one fact a line."""
@@ -46,6 +48,7 @@ class CycleReport:
             f"failed: {sum(self.failed.values())} ({by_reason(self.failed)})",
             f"interrupted earlier, not resent: {self.interrupted}",
             f"tickets opened for the final stage: {self.tickets_opened}",
+            f"promises settled: {by_reason(self.promises)}",
         ]
 
 
@@ -61,8 +64,12 @@ async def run_cycle(
     report = CycleReport()
     if planning:
         async with sessions.begin() as s:
+            report.promises = await settle_promises(s, policy, now)
+            report.planned += await plan_promise_reminders(s, policy, now)
+        async with sessions.begin() as s:
             planned = await plan(s, policy, now)
-        report.planned, report.tickets_opened = planned.planned, planned.tickets_opened
+        report.planned += planned.planned
+        report.tickets_opened = planned.tickets_opened
         report.skipped += planned.skipped
     sent = await dispatcher.dispatch(now)
     report.sent, report.deferred, report.retrying = sent.sent, sent.deferred, sent.retrying

@@ -31,11 +31,13 @@ from bot.db.models import (
     Debtor,
     Direction,
     OutboxStatus,
+    Promise,
+    PromiseStatus,
     ReminderOutbox,
 )
 from bot.reminders.clock import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
-from bot.reminders.compose import compose_reminder
-from bot.reminders.holds import CHANNEL
+from bot.reminders.compose import compose_promise_message, compose_reminder
+from bot.reminders.holds import CHANNEL, debtor_reason
 from bot.reminders.planner import candidates, stage_reminders
 from bot.reminders.policy import Policy
 from bot.templates.renderer import RenderError
@@ -162,7 +164,10 @@ class Dispatcher:
         async with self.sessions.begin() as s:
             debtor = await s.get(Debtor, row.debtor_id)
             clock = zone_clock(debtor.timezone, now, self.policy.window)
-            check = await self._still_warranted(s, row, clock)
+            if row.kind == "stage":
+                check = await self._still_warranted(s, row, clock)
+            else:
+                check = await self._promise_still_relevant(s, row, clock)
             if check is not None:
                 return check
             timing = await self._timing(s, row, debtor, now)
@@ -182,10 +187,16 @@ class Dispatcher:
                 )
             ).scalar_one()
             try:
-                composed = await compose_reminder(
-                    s, debtor, row.template_key, policy=self.policy, today=clock.local_date,
-                    creditor=self.creditor, payment_url_template=self.payment_url_template,
-                )  # fmt: skip
+                if row.kind == "stage":
+                    composed = await compose_reminder(
+                        s, debtor, row.template_key, policy=self.policy, today=clock.local_date,
+                        creditor=self.creditor, payment_url_template=self.payment_url_template,
+                    )  # fmt: skip
+                else:
+                    composed = await compose_promise_message(
+                        s, debtor, await s.get(Promise, row.promise_id), row.template_key,
+                        creditor=self.creditor, payment_url_template=self.payment_url_template,
+                    )  # fmt: skip
             except RenderError as exc:
                 return _Decision("failed", f"template: {exc}"[:200])
             await s.execute(
@@ -223,6 +234,25 @@ class Dispatcher:
             return None
         reason = (await s.execute(select(now_for_debtor.c.reason))).scalar()
         return _Decision("skipped", reason or "superseded")
+
+    async def _promise_still_relevant(
+        self, s: AsyncSession, row: ReminderOutbox, clock: ZoneClock
+    ) -> _Decision | None:
+        """A message about a promise: the debtor's holds (the promise itself aside) and, for
+        the day-before reminder, a promise still open."""
+        reason = (
+            await s.execute(
+                debtor_reason(
+                    self.policy, clock.day, row.debtor_id, ignore=("open_promise", "plan_active")
+                )
+            )
+        ).scalar()
+        if reason:
+            return _Decision("skipped", reason)
+        promise = await s.get(Promise, row.promise_id)
+        if row.kind == "promise_due" and promise.status != PromiseStatus.OPEN:
+            return _Decision("skipped", "superseded")
+        return None
 
     async def _timing(
         self, s: AsyncSession, row: ReminderOutbox, debtor: Debtor, now: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, not_, select
+from sqlalchemy import Select, and_, case, exists, literal, not_, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from bot.db.models import (
@@ -18,16 +18,17 @@ from bot.db.models import (
     RepaymentPlan,
     TicketStatus,
 )
-from bot.reminders.policy import Holds
+from bot.reminders.policy import Policy
 from bot.reminders.sqlparts import days_since_epoch
 
 CHANNEL = "telegram"
 
 
 def debtor_blocks(
-    holds: Holds, today: ColumnElement[int]
+    policy: Policy, today: ColumnElement[int]
 ) -> list[tuple[str, ColumnElement[bool]]]:
     """(reason, condition on ``debtor``) for every hold the policy enables, then the channel."""
+    holds = policy.holds
     found: list[tuple[str, Any]] = []
     if holds.opted_out:
         found.append(("opted_out", Debtor.opted_out_at.is_not(None)))
@@ -68,7 +69,8 @@ def debtor_blocks(
                 exists().where(
                     Promise.debtor_id == Debtor.id,
                     Promise.status == PromiseStatus.OPEN,
-                    days_since_epoch(Promise.promised_date) >= today,
+                    # Until its grace period ends a promise is not yet broken.
+                    days_since_epoch(Promise.promised_date) + policy.promises.grace_days >= today,
                 ),
             )
         )
@@ -99,3 +101,14 @@ def debtor_blocks(
         ),
     ]
     return found
+
+
+def debtor_reason(
+    policy: Policy, today: int, debtor_id: int, *, ignore: tuple[str, ...] = ()
+) -> Select[Any]:
+    """The first reason this one debtor may not get a proactive message (no row: they may)."""
+    blocks = [
+        (name, cond) for name, cond in debtor_blocks(policy, literal(today)) if name not in ignore
+    ]
+    reason = case(*((cond, literal(name)) for name, cond in blocks), else_=None)
+    return select(reason).where(Debtor.id == debtor_id)

@@ -102,7 +102,7 @@ def candidates(
     account's due date and days past due, the earliest send time, and why not (NULL: may)."""
     zone = _zone_table(clocks, any_hour=any_hour)
     dpd = zone.c.zday - days_since_epoch(Account.due_date)
-    blocks = [("window_closed", zone.c.plannable == 0), *debtor_blocks(policy.holds, zone.c.zday)]
+    blocks = [("window_closed", zone.c.plannable == 0), *debtor_blocks(policy, zone.c.zday)]
     reason = case(*((condition, literal(name)) for name, condition in blocks), else_=None)
     query = (
         select(

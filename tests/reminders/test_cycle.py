@@ -48,7 +48,7 @@ async def test_remind_at_runs_one_cycle_and_prints_the_summary(
 
     out = capsys.readouterr().out.splitlines()
     assert (status, again) == (0, 0)
-    assert out[:8] == [
+    assert out[:9] == [
         "remind at 2026-12-01T15:00:00+00:00",
         "  planned: 2",
         "  sent: 1",
@@ -57,8 +57,9 @@ async def test_remind_at_runs_one_cycle_and_prints_the_summary(
         "  failed: 1 (unreachable 1)",
         "  interrupted earlier, not resent: 0",
         "  tickets opened for the final stage: 1",
+        "  promises settled: none",
     ]
-    assert out[9:12] == ["  planned: 0", "  sent: 0", "  deferred: 0 (retrying after an error: 0)"]
+    assert out[10:13] == ["  planned: 0", "  sent: 0", "  deferred: 0 (retrying after an error: 0)"]
     assert len(post.sandbox.bot_texts(BOT, 601)) == 1
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: cb6edd207b20
+Revision ID: 082f199055fd
 Revises:
-Create Date: 2026-11-28 10:55:04.180439+00:00
+Create Date: 2026-11-28 11:37:02.388729+00:00
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "cb6edd207b20"
+revision = "082f199055fd"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -367,49 +367,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "reminder_outbox",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("dedupe_key", sa.String(length=128), nullable=False),
-        sa.Column(
-            "debtor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("kind", sa.String(length=24), nullable=False),
-        sa.Column("stage", sa.String(length=32), nullable=True),
-        sa.Column("template_key", sa.String(length=64), nullable=False),
-        sa.Column("account_ids", sa.JSON(), nullable=True),
-        sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.String(length=200), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("claimed_by", sa.String(length=64), nullable=True),
-        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "contact_log_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
-        sa.ForeignKeyConstraint(
-            ["contact_log_id"],
-            ["contact_log.id"],
-            name=op.f("fk_reminder_outbox_contact_log_id_contact_log"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["debtor_id"], ["debtor.id"], name=op.f("fk_reminder_outbox_debtor_id_debtor")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_reminder_outbox")),
-        sa.UniqueConstraint("dedupe_key", name=op.f("uq_reminder_outbox_dedupe_key")),
-    )
-    with op.batch_alter_table("reminder_outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_reminder_outbox_debtor_id"), ["debtor_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_reminder_outbox_status_not_before"),
-            ["status", "not_before"],
-            unique=False,
-        )
-
-    op.create_table(
         "repayment_plan",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -469,11 +426,65 @@ def upgrade() -> None:
             batch_op.f("ix_plan_installment_plan_id_seq"), ["plan_id", "seq"], unique=True
         )
 
+    op.create_table(
+        "reminder_outbox",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=128), nullable=False),
+        sa.Column(
+            "debtor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("stage", sa.String(length=32), nullable=True),
+        sa.Column("template_key", sa.String(length=64), nullable=False),
+        sa.Column("account_ids", sa.JSON(), nullable=True),
+        sa.Column(
+            "promise_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "contact_log_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_log_id"],
+            ["contact_log.id"],
+            name=op.f("fk_reminder_outbox_contact_log_id_contact_log"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"], ["debtor.id"], name=op.f("fk_reminder_outbox_debtor_id_debtor")
+        ),
+        sa.ForeignKeyConstraint(
+            ["promise_id"], ["promise.id"], name=op.f("fk_reminder_outbox_promise_id_promise")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reminder_outbox")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_reminder_outbox_dedupe_key")),
+    )
+    with op.batch_alter_table("reminder_outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reminder_outbox_debtor_id"), ["debtor_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_reminder_outbox_status_not_before"),
+            ["status", "not_before"],
+            unique=False,
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("reminder_outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reminder_outbox_status_not_before"))
+        batch_op.drop_index(batch_op.f("ix_reminder_outbox_debtor_id"))
+
+    op.drop_table("reminder_outbox")
     with op.batch_alter_table("plan_installment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_plan_installment_plan_id_seq"))
         batch_op.drop_index(batch_op.f("ix_plan_installment_due_date"))
@@ -484,11 +495,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_repayment_plan_account_id"))
 
     op.drop_table("repayment_plan")
-    with op.batch_alter_table("reminder_outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reminder_outbox_status_not_before"))
-        batch_op.drop_index(batch_op.f("ix_reminder_outbox_debtor_id"))
-
-    op.drop_table("reminder_outbox")
     with op.batch_alter_table("promise", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_promise_status_promised_date"))
         batch_op.drop_index(batch_op.f("ix_promise_debtor_id"))
