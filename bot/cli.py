@@ -170,7 +170,8 @@ async def _import(
         if args.import_command == "accounts":
             report = await import_accounts(sessions, path, settings.default_region, on_bytes)
         else:
-            report = await import_payments(sessions, path, on_bytes)
+            policy = load_policy(settings.policy_file)
+            report = await import_payments(sessions, path, policy, on_bytes)
     except CsvFileError as exc:
         print(f"nudgebot: {path}: {exc}; nothing was imported", file=sys.stderr)
         return EXIT_CANNOT_RUN

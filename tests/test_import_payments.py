@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.accounts.csvfile import RowError
 from bot.accounts.importer import import_accounts, import_payments
 from bot.db.models import Account, Payment
+from bot.reminders.policy import load_policy
 from tests.helpers import ACCOUNT_HEADER, write_csv
 
 PAYMENT_HEADER = "payment_ref,account_ref,amount,paid_at,currency\n"
@@ -44,8 +45,8 @@ async def test_payments_reduce_balances_and_are_idempotent(sessions, tmp_path):
         + "PAY-3,ACC-3,1000,2026-11-22T12:00:00,JPY\n",
     )
 
-    first = await import_payments(sessions, path)
-    second = await import_payments(sessions, path)
+    first = await import_payments(sessions, path, load_policy())
+    second = await import_payments(sessions, path, load_policy())
 
     assert (first.created, first.unchanged, first.errors) == (3, 0, [])
     assert (second.created, second.unchanged, second.errors) == (0, 3, [])
@@ -78,7 +79,7 @@ async def test_bad_payment_rows_are_reported_and_good_ones_land(sessions, tmp_pa
         + "PAY-6,ACC-1,60.00,2026-11-20T10:00:00Z,USD\n",
     )
 
-    report = await import_payments(sessions, path)
+    report = await import_payments(sessions, path, load_policy())
 
     assert report.errors == [
         RowError(2, "account_ref", "no account ACC-404"),
@@ -96,7 +97,7 @@ async def test_overpayment_leaves_nothing_owed(sessions, tmp_path):
     await _portfolio(sessions, tmp_path)
     path = write_csv(tmp_path / "p.csv", PAYMENT_HEADER + "PAY-1,ACC-1,600,2026-11-20,\n")
 
-    report = await import_payments(sessions, path)
+    report = await import_payments(sessions, path, load_policy())
 
     assert report.errors == []
     assert (await _balances(sessions))["ACC-1"] == (0, "paid")

@@ -27,6 +27,8 @@ from bot.accounts.rows import (
 from bot.db.base import utcnow
 from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone, Payment
 from bot.money import MoneyError, to_minor
+from bot.promises.events import payments_recorded
+from bot.reminders.policy import Policy
 
 T = TypeVar("T")
 BATCH = 2000
@@ -205,6 +207,7 @@ async def _upsert_accounts(
 async def import_payments(
     sessions: async_sessionmaker[AsyncSession],
     path: Path,
+    policy: Policy,
     on_bytes: Callable[[int], object] | None = None,
 ) -> ImportReport:
     """Record payments idempotently by ``payment_ref`` and reduce what each account owes."""
@@ -212,13 +215,13 @@ async def import_payments(
     rows = read_rows(path, PAYMENT_COLUMNS, PAYMENT_OPTIONAL, on_bytes)
     for batch in _batches(_validated(rows, validate_payment, report), 1000):
         async with sessions.begin() as session:
-            await _record_payments(session, batch, report)
+            await _record_payments(session, batch, report, policy)
     report.errors.sort(key=lambda e: e.line)
     return report
 
 
 async def _record_payments(
-    session: AsyncSession, batch: Sequence[PaymentRow], report: ImportReport
+    session: AsyncSession, batch: Sequence[PaymentRow], report: ImportReport, policy: Policy
 ) -> None:
     accounts = {
         ref: (account_id, currency)
@@ -286,7 +289,9 @@ async def _record_payments(
             "paid_at": r.paid_at,
             "source": r.source,
         }
-    report.created += len(await apply_payments(session, list(new.values())))
+    recorded = await apply_payments(session, list(new.values()))
+    report.created += len(recorded)
+    await payments_recorded(session, recorded, policy=policy)
 
 
 async def apply_payments(session: AsyncSession, payments: list[dict[str, Any]]) -> list[str]:

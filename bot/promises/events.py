@@ -3,7 +3,7 @@
 Every recorder of payments (the payments API now; file imports and providers may follow) calls
 :func:`payments_recorded` in the transaction that recorded them, so whatever depends on money
 arriving stays in one place. Today that is the audit trail; keeping or breaking promises and
-settling plan installments will be evaluated here too.
+judging promises happens here too (plan installments will follow).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from bot.compliance.records import audit
 from bot.db.base import utcnow
 from bot.db.models import Account, Payment
 from bot.money import from_minor
+from bot.promises.lifecycle import settle_promises
+from bot.reminders.policy import Policy
 
 
 async def payments_recorded(
-    session: AsyncSession, refs: Sequence[str], *, at: datetime | None = None
+    session: AsyncSession, refs: Sequence[str], *, policy: Policy, at: datetime | None = None
 ) -> None:
-    """React to newly recorded payments (by ``payment_ref``): one ``payment_received`` each."""
+    """React to newly recorded payments (by ``payment_ref``): one ``payment_received`` each,
+    and the open promises on their accounts judged at once (a kept one is thanked)."""
     if not refs:
         return
     at = at or utcnow()
@@ -35,13 +38,16 @@ async def payments_recorded(
             Payment.source,
             Account.account_ref,
             Account.debtor_id,
+            Account.id,
         )
         .join(Account, Account.id == Payment.account_id)
         .where(Payment.payment_ref.in_(refs))
         .order_by(Payment.id)
     )
-    for ref, amount, currency, source, account_ref, debtor_id in rows.all():
+    found = rows.all()
+    for ref, amount, currency, source, account_ref, debtor_id, _ in found:
         audit(
             session, debtor_id, "payment_received", actor=source, at=at,
             detail=f"{ref}: {from_minor(amount, currency)} {currency} to {account_ref}",
         )  # fmt: skip
+    await settle_promises(session, policy, at, account_ids=sorted({row[-1] for row in found}))

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.base import (
@@ -25,6 +25,7 @@ from bot.channels.base import (
     Sender,
     TransientSendError,
 )
+from bot.db.base import UTCDateTime
 from bot.db.models import (
     ChannelLink,
     ContactLog,
@@ -65,6 +66,17 @@ class _Decision:
     not_before: datetime | None = None
 
 
+def _by_debtor(rows: list[ReminderOutbox]) -> list[list[ReminderOutbox]]:
+    """Group rows per debtor; messages about what the debtor did (promises) before reminders."""
+    groups: dict[int, list[ReminderOutbox]] = {}
+    for row in rows:
+        groups.setdefault(row.debtor_id, []).append(row)
+    return [
+        sorted(group, key=lambda r: (r.kind == "stage", r.not_before, r.id))
+        for group in groups.values()
+    ]
+
+
 class Dispatcher:
     """Sends what the planner decided, within the policy, through any Sender."""
 
@@ -99,7 +111,10 @@ class Dispatcher:
             if not exhausted and len(running) <= IN_FLIGHT // 2:
                 rows = await self.claim(now, IN_FLIGHT - len(running))
                 exhausted = not rows
-                running |= {asyncio.create_task(self._process(row, now, report)) for row in rows}
+                running |= {
+                    asyncio.create_task(self._process_in_turn(group, now, report))
+                    for group in _by_debtor(rows)
+                }
             if not running:
                 if exhausted:
                     return report
@@ -108,6 +123,13 @@ class Dispatcher:
             if exhausted and not running:
                 # Rows claimed by nobody may have become due while we worked; look once more.
                 exhausted = False
+
+    async def _process_in_turn(
+        self, rows: list[ReminderOutbox], now: datetime, report: DispatchReport
+    ) -> None:
+        """One debtor's rows, one after another, so the caps see each message go out."""
+        for row in rows:
+            await self._process(row, now, report)
 
     async def settle_interrupted(self, now: datetime) -> int:
         """Close rows a dead process left in ``sending`` (see the module docstring)."""
@@ -162,7 +184,11 @@ class Dispatcher:
 
     async def _send(self, row: ReminderOutbox, now: datetime) -> _Decision:
         async with self.sessions.begin() as s:
-            debtor = await s.get(Debtor, row.debtor_id)
+            # Locking the debtor makes the caps check and this row's claim one step for every
+            # dispatcher: the next one to look sees this row as being sent.
+            debtor = (
+                await s.execute(select(Debtor).where(Debtor.id == row.debtor_id).with_for_update())
+            ).scalar_one()
             clock = zone_clock(debtor.timezone, now, self.policy.window)
             if row.kind == "stage":
                 check = await self._still_warranted(s, row, clock)
@@ -269,21 +295,26 @@ class Dispatcher:
                 ).opens_at
             )
             return _Decision("deferred", "outside the contact window", opens)
-        sent = (
-            (
-                await s.execute(
-                    select(ReminderOutbox.sent_at)
-                    .where(
-                        ReminderOutbox.debtor_id == debtor.id,
-                        ReminderOutbox.status == OutboxStatus.SENT,
-                        ReminderOutbox.sent_at > now - timedelta(days=7),
-                    )
-                    .order_by(ReminderOutbox.sent_at.desc())
-                )
-            )
-            .scalars()
-            .all()
+        # Messages sent in the last week, and any another dispatcher is sending right now (as if
+        # sent now); this worker handles one debtor's rows one after another.
+        at = case(
+            (ReminderOutbox.status == OutboxStatus.SENDING, literal(now, UTCDateTime())),
+            else_=ReminderOutbox.sent_at,
         )
+        recent = or_(
+            and_(
+                ReminderOutbox.status == OutboxStatus.SENT,
+                ReminderOutbox.sent_at > now - timedelta(days=7),
+            ),
+            and_(
+                ReminderOutbox.status == OutboxStatus.SENDING,
+                ReminderOutbox.claimed_by != self.worker,
+            ),
+        )
+        query = select(at).where(
+            ReminderOutbox.debtor_id == debtor.id, ReminderOutbox.id != row.id, recent
+        )
+        sent = (await s.execute(query.order_by(at.desc()))).scalars().all()
         if len(sent) >= caps.max_per_7_days:
             return _Decision("skipped", "weekly_cap")
         gap = timedelta(hours=caps.min_gap_hours)

@@ -20,10 +20,12 @@ from bot.db.base import utcnow
 from bot.db.models import Account, Payment
 from bot.money import MoneyError, check_currency, from_minor, to_minor
 from bot.promises.events import payments_recorded
+from bot.reminders.policy import Policy
 
 log = logging.getLogger(__name__)
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 API_KEY = web.AppKey("api_key", str)
+POLICY = web.AppKey("policy", Policy)
 REQUIRED = ("payment_ref", "account_ref", "amount")
 OPTIONAL = ("currency", "paid_at", "source")
 SOURCE = "api"
@@ -46,10 +48,14 @@ class _Errors:
 
 
 def add_api_routes(
-    app: web.Application, sessions: async_sessionmaker[AsyncSession], api_key: str | None
+    app: web.Application,
+    sessions: async_sessionmaker[AsyncSession],
+    api_key: str | None,
+    policy: Policy,
 ) -> None:
     """Serve the JSON API from ``app``; without a key every call answers 503."""
     app[SESSIONS] = sessions
+    app[POLICY] = policy
     if api_key:
         app[API_KEY] = api_key
     app.router.add_post("/api/payments", post_payment)
@@ -70,7 +76,7 @@ async def post_payment(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
     async with request.app[SESSIONS].begin() as session:
-        return await _record(session, body)
+        return await _record(session, body, request.app[POLICY])
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -84,7 +90,7 @@ def _authorised(request: web.Request, key: str) -> bool:
     return matches and scheme.lower() == "bearer"
 
 
-async def _record(session: AsyncSession, body: dict[str, Any]) -> web.Response:
+async def _record(session: AsyncSession, body: dict[str, Any], policy: Policy) -> web.Response:
     errors = _Errors()
     row = _validated(body, errors)
     account = None
@@ -111,7 +117,7 @@ async def _record(session: AsyncSession, body: dict[str, Any]) -> web.Response:
         return _error(404, errors.by_field["account_ref"])  # the only problem: no such account
     if errors.by_field or row is None or account is None:
         return errors.response()
-    return await _apply(session, row, account.id, account.currency, amount)
+    return await _apply(session, row, account.id, account.currency, amount, policy)
 
 
 def _validated(body: dict[str, Any], errors: _Errors) -> PaymentRow | None:
@@ -167,7 +173,12 @@ def _currency_of(body: dict[str, Any], errors: _Errors) -> str | None:
 
 
 async def _apply(
-    session: AsyncSession, row: PaymentRow, account_id: int, currency: str, amount: int
+    session: AsyncSession,
+    row: PaymentRow,
+    account_id: int,
+    currency: str,
+    amount: int,
+    policy: Policy,
 ) -> web.Response:
     payment = {
         "payment_ref": row.payment_ref, "account_id": account_id, "amount_minor": amount,
@@ -175,7 +186,7 @@ async def _apply(
     }  # fmt: skip
     status, code = "recorded", 201
     if await apply_payments(session, [payment]):
-        await payments_recorded(session, [row.payment_ref])
+        await payments_recorded(session, [row.payment_ref], policy=policy)
     else:
         # Recorded before, or a moment ago by a concurrent request that won the insert.
         earlier = (

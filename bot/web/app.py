@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
+from bot.reminders.policy import load_policy
 from bot.settings import Settings
 from bot.web.api import add_api_routes
 
@@ -58,7 +59,7 @@ def make_web_app(
     app.router.add_get("/healthz", health)
     if sessions is not None:
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
-        add_api_routes(app, sessions, api_key)
+        add_api_routes(app, sessions, api_key, load_policy(settings.policy_file))
     if telegram is not None and settings.webhook_url:
         settings.require("webhook_secret")
         app[TELEGRAM_APP] = telegram

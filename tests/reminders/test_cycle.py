@@ -59,7 +59,11 @@ async def test_remind_at_runs_one_cycle_and_prints_the_summary(
         "  tickets opened for the final stage: 1",
         "  promises settled: none",
     ]
-    assert out[10:13] == ["  planned: 0", "  sent: 0", "  deferred: 0 (retrying after an error: 0)"]
+    assert out[10:13] == [
+        "  planned: 0",
+        "  sent: 0",
+        "  deferred: 0 (retrying after an error: 0)",
+    ]
     assert len(post.sandbox.bot_texts(BOT, 601)) == 1
 
 
