@@ -66,3 +66,31 @@ CHANGE = N_("Change")
 LANGUAGE_CHOOSE = N_("Which language would you like me to use?")
 LANGUAGE_SET = N_("Done. I will write in English from now on.")
 LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}
+
+# Repayment plan
+PLAN_WHICH_ACCOUNT = N_("Which account would you like to spread over several payments?")
+PLAN_HOW = N_(
+    "You owe {balance}. In how many payments would you like to pay? Choose below, or type how much you can pay each time (for example {example})."
+)
+PLAN_OPTION = N_("{count} payments of {amount}")
+
+# Reasons for a delay
+SITUATION_ASK = N_("We are sorry to hear that. What is making it difficult to pay?")
+SITUATION_SOON = N_("I can pay, but not yet")
+SITUATION_LONG = N_("I cannot pay for a long time")
+SITUATION_DISPUTE = N_("I do not think I owe this")
+SITUATION_COMPLAINT = N_("I want to make a complaint")
+SITUATION_DECEASED = N_("The account holder has died")
+DISPUTE_OR_COMPLAINT = N_(
+    "Do you disagree with the debt itself, or do you want to complain about how we handled it?"
+)
+SOON_OPTIONS = N_(
+    "Thank you for telling us. You can promise a date, spread the amount over several payments, or pause our reminders for up to {days} days."
+)
+PAUSE = N_("Pause reminders for {days} days")
+LONG_OPTIONS = N_(
+    "Thank you for telling us. A plan of smaller payments may help, or a person from our team can look at your situation with you."
+)
+OFFER_PERSON = N_(
+    "I am sorry I could not help with that. Would you like a person from our team to reply?"
+)

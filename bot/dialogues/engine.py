@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,7 @@ from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage, ReplyKeyboard
 from bot.db.models import Account, AccountStatus, Debtor, DialogueState
 from bot.i18n import translator
+from bot.money import format_money
 from bot.reminders.policy import Policy
 from bot.templates.store import render
 
@@ -64,6 +66,14 @@ class Turn:
     def today(self) -> date:
         """The debtor's local date."""
         return self.now.astimezone(ZoneInfo(self.debtor.timezone)).date()
+
+    def money(self, minor: int, currency: str) -> str:
+        """An amount in the debtor's locale."""
+        return format_money(minor, currency, self.debtor.locale)
+
+    def date_text(self, day: date) -> str:
+        """A date in the debtor's locale."""
+        return format_date(day, "long", locale=self.debtor.locale)
 
     def say(self, text: str, buttons: list[list[Button]] | None = None, **kw: Any) -> None:
         """Reply with a short UI line (already translated)."""

@@ -21,14 +21,13 @@ def menu_buttons(
     """Pay links and "What I owe", then the actions that exist."""
     _ = translator(debtor.locale)
     rows = debt_buttons(accounts, debtor.locale, payment_url_template)
+
+    def item(key: str) -> Button:
+        return Button(_(labels.MENU[key]), data=f"menu:{key}")
+
     if accounts:
-        rows.append([Button(_(labels.MENU["promise"]), data="menu:promise")])
-    rows.append(
-        [
-            Button(_(labels.MENU["language"]), data="menu:language"),
-            Button(_(labels.MENU["stop"]), data="menu:stop"),
-        ]
-    )
+        rows += [[item("promise"), item("plan")], [item("cant_pay")]]
+    rows += [[item("dispute"), item("person")], [item("language"), item("stop")]]
     return rows
 
 

@@ -5,43 +5,21 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Menu items and the words that ask for them. Stop requests are handled before this.
-_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+# Menu items and the phrases that ask for them, first match wins. Stop requests never get here.
+_RULES: tuple[tuple[str, str], ...] = (
+    ("person", "person|human|agent|someone real|call me|人工|客服|真人|工作人员"),
+    (
+        "dispute",
+        "dispute|not mine|don't owe|do not owe|wrong amount|complain|fraud|异议|投诉|不是我的|搞错",
+    ),
+    ("cant_pay", "can't pay|cannot pay|lost my job|no money|hardship|还不起|没钱|失业|困难"),
+    ("plan", "plan|installment|instalment|monthly|split|分期|分几次|每月"),
     (
         "promise",
-        (
-            "promise",
-            "i will pay",
-            "i'll pay",
-            "pay on",
-            "pay by",
-            "pay next",
-            "承诺",
-            "保证",
-            "会还",
-            "我会付",
-            "下周还",
-            "明天还",
-        ),
+        "promise|i will pay|i'll pay|pay on|pay by|pay next|承诺|保证|会还|我会付|下周还|明天还",
     ),
-    (
-        "balance",
-        (
-            "balance",
-            "how much",
-            "owe",
-            "amount due",
-            "pay",
-            "payment",
-            "欠",
-            "多少钱",
-            "余额",
-            "还款",
-            "付款",
-            "支付",
-        ),
-    ),
-    ("language", ("language", "english", "chinese", "中文", "语言", "英文")),
+    ("language", "language|english|chinese|中文|语言|英文"),
+    ("balance", "balance|how much|owe|amount due|pay|欠|多少钱|余额|还款|付款|支付"),
 )
 _SPACES = re.compile(r"\s+")
 
@@ -49,9 +27,10 @@ _SPACES = re.compile(r"\s+")
 def detect(text: str) -> str | None:
     """The menu item a message asks for, or None."""
     folded = _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    folded = folded.replace("’", "'")
     if not folded:
         return None
-    for item, words in _RULES:
-        if any(word in folded for word in words):
+    for item, phrases in _RULES:
+        if any(phrase in folded for phrase in phrases.split("|")):
             return item
     return None

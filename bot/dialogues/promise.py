@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from babel.dates import format_date
 from sqlalchemy import update
 
 from bot import labels
@@ -17,7 +16,7 @@ from bot.compliance.records import audit
 from bot.db.models import Account, Promise, PromiseStatus
 from bot.dialogues.engine import Turn
 from bot.dialogues.parsing import amount_example, date_example, parse_user_amount, parse_user_date
-from bot.money import MoneyError, format_money, to_minor
+from bot.money import MoneyError, to_minor
 
 FLOW = "promise"
 ACCOUNT, DATE, AMOUNT, CONFIRM = "account", "date", "amount", "confirm"
@@ -188,7 +187,7 @@ def _date_problem(turn: Turn, chosen: date) -> str | None:
     if chosen < today:
         return _(labels.PROMISE_DATE_PAST)
     if chosen > last:
-        return _(labels.PROMISE_DATE_TOO_LATE, last=_format_date(turn, last))
+        return _(labels.PROMISE_DATE_TOO_LATE, last=turn.date_text(last))
     return None
 
 
@@ -222,12 +221,8 @@ async def _account(turn: Turn) -> Account:
 
 
 def _money(turn: Turn, minor: int, account: Account) -> str:
-    return format_money(minor, account.currency, turn.debtor.locale)
+    return turn.money(minor, account.currency)
 
 
 def _date(turn: Turn) -> str:
-    return _format_date(turn, date.fromisoformat(turn.state.data["date"]))
-
-
-def _format_date(turn: Turn, day: date) -> str:
-    return format_date(day, "long", locale=turn.debtor.locale)
+    return turn.date_text(date.fromisoformat(turn.state.data["date"]))

@@ -7,16 +7,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
-from bot.channels.base import OutMessage
+from bot.channels.base import Button, OutMessage
 from bot.compliance.optout import opt_out
 from bot.db.models import Debtor
-from bot.dialogues import intents, promise
+from bot.dialogues import intents, plan, promise, situations
 from bot.dialogues.engine import Input, Settings, Turn, idle_for, load_state, split_data
 from bot.dialogues.home import home_message
 from bot.i18n import SUPPORTED_LOCALES, supported_locale, translator
 from bot.reminders.policy import Policy
 
-FLOWS = {promise.FLOW: promise}
+FLOWS = {promise.FLOW: promise, plan.FLOW: plan, situations.FLOW: situations}
 UNRECOGNISED_BEFORE_HELP = 3
 
 
@@ -41,6 +41,11 @@ class Dialogues:
         debtor = await session.get(Debtor, debtor_id)
         state = await load_state(session, channel, chat_id, debtor_id, now)
         turn = Turn(session, debtor, state, now, self.policy, self.settings)
+        if debtor.deceased_at is not None:
+            # Whoever writes from here now is not the debtor: disclose nothing about the debt.
+            turn.goto(None, None)
+            await turn.say_template("deceased_ack")
+            return turn.replies
         if idle_for(state, now, self.policy):
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_TIMED_OUT))
@@ -89,7 +94,7 @@ class Dialogues:
     async def _command(self, turn: Turn, name: str) -> None:
         if name == "cancel":
             await self._cancel(turn)
-        elif name in ("promise", "language", "balance"):
+        elif name in ("promise", "plan", "language", "balance", "person"):
             await self._menu(turn, name)
         else:
             turn.goto(None, None)
@@ -106,6 +111,13 @@ class Dialogues:
             await self._menu(turn, found)
             return
         turn.state.unrecognised_count = (turn.state.unrecognised_count or 0) + 1
+        if turn.state.unrecognised_count >= UNRECOGNISED_BEFORE_HELP:
+            turn.state.unrecognised_count = 0
+            turn.say(
+                turn._(labels.OFFER_PERSON),
+                [[Button(turn._(labels.MENU["person"]), data="menu:person")]],
+            )
+            return
         turn.say(turn._(labels.NOT_UNDERSTOOD))
         await self.home(turn)
 
@@ -116,9 +128,16 @@ class Dialogues:
 
     async def _menu(self, turn: Turn, item: str) -> None:
         turn.goto(None, None)
-        if item == "promise":
-            if not await promise.start(turn):
+        if item in ("promise", "plan"):
+            flow = promise if item == "promise" else plan
+            if not await flow.start(turn):
                 turn.say(turn._(labels.NOTHING_OWED))
+        elif item == "cant_pay":
+            await situations.ask(turn)
+        elif item == "dispute":
+            await situations.ask_dispute_or_complaint(turn)
+        elif item == "person":
+            await situations.hand_over(turn, "person_requested", "handoff_ack")
         elif item == "language":
             buttons = [
                 [turn.button(labels.LANGUAGE_NAMES[loc], f"lang:{loc}")]

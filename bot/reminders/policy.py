@@ -137,6 +137,28 @@ class Promises(_Strict):
     broken_to_agent: int = Field(ge=1)
 
 
+class Plans(_Strict):
+    """Repayment plans a debtor may set up alone; others go to review."""
+
+    min_installments: int = Field(ge=2, le=60)
+    max_installments: int = Field(ge=2, le=60)
+    first_due_in_days: int = Field(ge=0, le=60)
+    every_days: int = Field(ge=7, le=62)
+    review_answer_days: int = Field(ge=1, le=30)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Plans:
+        if self.max_installments < self.min_installments:
+            raise ValueError("max_installments must not be below min_installments")
+        return self
+
+
+class Hardship(_Strict):
+    """Pausing reminders for someone who cannot pay right now."""
+
+    max_pause_days: int = Field(ge=1, le=180)
+
+
 class Policy(_Strict):
     """The whole collection policy."""
 
@@ -151,6 +173,8 @@ class Policy(_Strict):
     schedule: Schedule
     dialogues: Dialogues
     promises: Promises
+    plans: Plans
+    hardship: Hardship
 
     @model_validator(mode="after")
     def _stages_apart(self) -> Policy:

@@ -70,4 +70,31 @@ MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "handoff_ack": ("A person will take over", _COMMON),
+    "plan_summary": (
+        "Asks the debtor to confirm a plan's schedule",
+        {
+            **_COMMON,
+            "account_ref": "ACC-1001",
+            "currency": "USD",
+            "needs_review": False,
+            "installments": [{"due_date": date(2026, 12, 5), "amount_minor": 30000}],
+        },
+    ),
+    "plan_review": (
+        "A plan outside policy went to a person for review",
+        {
+            **_COMMON,
+            "answer_by": date(2026, 12, 3),
+            "currency": "USD",
+            "account_ref": "ACC-1001",
+            "installments": [{"due_date": date(2026, 12, 5), "amount_minor": 30000}],
+        },
+    ),
+    "hardship_paused": (
+        "Reminders paused for someone who can pay later",
+        {**_COMMON, "until": date(2026, 12, 31)},
+    ),
+    "dispute_ack": ("A dispute was recorded; reminders stop", _COMMON),
+    "complaint_ack": ("A complaint was recorded", _COMMON),
+    "deceased_ack": ("A death was reported; nothing about the debt is shown", _COMMON),
 }

@@ -1,0 +1,110 @@
+"""The reason behind a delay, as a good collector asks it (see situations.mmd): can pay soon,
+cannot pay for a long time, disputes the debt, wants to complain, reports a death, or wants a
+person. Each answer is recorded; the ones a person must handle open (or join) a ticket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from bot import labels
+from bot.channels.base import Button
+from bot.compliance.records import audit
+from bot.db.models import Account, AccountStatus
+from bot.dialogues.engine import Turn
+from bot.handoff.tickets import open_ticket
+
+FLOW = "situation"
+
+
+async def ask(turn: Turn) -> None:
+    """What is making it hard to pay?"""
+    _ = turn._
+    turn.goto(FLOW, "reason")
+    options = [
+        (labels.SITUATION_SOON, "s:soon"),
+        (labels.SITUATION_LONG, "s:long"),
+        (labels.SITUATION_DISPUTE, "s:dispute"),
+        (labels.SITUATION_COMPLAINT, "s:complaint"),
+        (labels.SITUATION_DECEASED, "s:deceased"),
+    ]
+    rows = [[turn.button(_(label), action)] for label, action in options]
+    turn.say(_(labels.SITUATION_ASK), [*rows, turn.cancel_row()])
+
+
+async def ask_dispute_or_complaint(turn: Turn) -> None:
+    """Dispute the debt, or complain about how it was handled?"""
+    _ = turn._
+    turn.goto(FLOW, "reason")
+    rows = [
+        [turn.button(_(labels.SITUATION_DISPUTE), "s:dispute")],
+        [turn.button(_(labels.SITUATION_COMPLAINT), "s:complaint")],
+    ]
+    turn.say(_(labels.DISPUTE_OR_COMPLAINT), [*rows, turn.cancel_row()])
+
+
+async def prompt(turn: Turn) -> None:
+    """Ask again (after a stale button)."""
+    await ask(turn)
+
+
+async def on_text(turn: Turn, text: str) -> None:
+    """Free text while choosing: keep it as a note for people, and ask to choose."""
+    audit(turn.session, turn.debtor.id, "delay_reason_text", actor="debtor", at=turn.now,
+          detail=text[:500])  # fmt: skip
+    await ask(turn)
+
+
+async def on_button(turn: Turn, action: str) -> None:
+    """One of the situations."""
+    reason = action.removeprefix("s:")
+    audit(turn.session, turn.debtor.id, "delay_reason", actor="debtor", at=turn.now, detail=reason)
+    turn.goto(None, None)
+    _ = turn._
+    if reason == "soon":
+        days = turn.policy.hardship.max_pause_days
+        turn.goto(FLOW, "soon")
+        turn.say(
+            _(labels.SOON_OPTIONS, days=days),
+            [
+                [Button(_(labels.MENU["promise"]), data="menu:promise")],
+                [Button(_(labels.MENU["plan"]), data="menu:plan")],
+                [turn.button(_(labels.PAUSE, days=days), "s:pause")],
+                turn.cancel_row(),
+            ],
+        )
+    elif reason == "pause":
+        until = turn.today + timedelta(days=turn.policy.hardship.max_pause_days)
+        turn.debtor.hardship_until = until
+        audit(turn.session, turn.debtor.id, "hardship_pause", actor="debtor", at=turn.now,
+              detail=f"until {until}")  # fmt: skip
+        await turn.say_template("hardship_paused", until=until)
+    elif reason == "long":
+        turn.say(
+            _(labels.LONG_OPTIONS),
+            [
+                [Button(_(labels.MENU["plan"]), data="menu:plan")],
+                [Button(_(labels.MENU["person"]), data="menu:person")],
+            ],
+        )
+    elif reason == "dispute":
+        await turn.session.execute(
+            update(Account)
+            .where(Account.debtor_id == turn.debtor.id, Account.status == AccountStatus.OPEN)
+            .where(Account.dispute_at.is_(None))
+            .values(dispute_at=turn.now)
+        )
+        await hand_over(turn, "dispute", "dispute_ack")
+    elif reason == "complaint":
+        await hand_over(turn, "complaint", "complaint_ack")
+    elif reason == "deceased":
+        turn.debtor.deceased_at = turn.debtor.deceased_at or turn.now
+        await hand_over(turn, "deceased", "deceased_ack")
+
+
+async def hand_over(turn: Turn, reason: str, template: str) -> None:
+    """Open or join the debtor's ticket for people, and say so politely."""
+    await open_ticket(turn.session, turn.debtor.id, reason, now=turn.now, actor="debtor")
+    turn.goto(None, None)
+    await turn.say_template(template)
