@@ -174,6 +174,7 @@ class ReminderOutbox(IdMixin, Base):
     # The accounts the message covered, filled in when it is sent.
     account_ids: Mapped[list[int] | None] = mapped_column(JSON())
     promise_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("promise.id"))
+    installment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("plan_installment.id"))
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)

@@ -19,6 +19,7 @@ REASONS = (
     "deceased",
     "broken_promises",
     "plan_review",
+    "plan_broken",
     "final_stage",
     "person_requested",
 )

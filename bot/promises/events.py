@@ -19,6 +19,7 @@ from bot.db.base import utcnow
 from bot.db.models import Account, Payment
 from bot.money import from_minor
 from bot.promises.lifecycle import settle_promises
+from bot.promises.plans import settle_plans
 from bot.reminders.policy import Policy
 
 
@@ -50,4 +51,6 @@ async def payments_recorded(
             session, debtor_id, "payment_received", actor=source, at=at,
             detail=f"{ref}: {from_minor(amount, currency)} {currency} to {account_ref}",
         )  # fmt: skip
-    await settle_promises(session, policy, at, account_ids=sorted({row[-1] for row in found}))
+    accounts = sorted({row[-1] for row in found})
+    await settle_promises(session, policy, at, account_ids=accounts)
+    await settle_plans(session, policy, at, account_ids=accounts)

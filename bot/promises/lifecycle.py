@@ -51,23 +51,40 @@ async def _paid_since(session: AsyncSession, promise: Promise) -> int:
     return int(paid.scalar_one())
 
 
+async def queue_message(
+    session: AsyncSession,
+    policy: Policy,
+    debtor: Debtor,
+    kind: str,
+    template_key: str,
+    dedupe_key: str,
+    now: datetime,
+    **refs: int,
+) -> None:
+    """Queue one proactive message for the dispatcher, once per dedupe key, in the window."""
+    clock = zone_clock(debtor.timezone, now, policy.window)
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    not_before = clock.send_from if clock.plannable else clock.opens_at + timedelta(days=1)
+    await session.execute(
+        insert(ReminderOutbox)
+        .values(
+            dedupe_key=dedupe_key, debtor_id=debtor.id, kind=kind, stage=None,
+            template_key=template_key, planned_at=now, not_before=not_before,
+            status=OutboxStatus.PENDING, attempts=0, **refs,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )  # fmt: skip
+
+
 async def _queue(
     session: AsyncSession, policy: Policy, debtor: Debtor, promise: Promise, kind: str,
     now: datetime,
 ) -> None:  # fmt: skip
-    """Queue one message about a promise, once (the dedupe key names the promise)."""
-    clock = zone_clock(debtor.timezone, now, policy.window)
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(ReminderOutbox)
-        .values(
-            dedupe_key=f"{kind}:{promise.id}", debtor_id=debtor.id, kind=kind, stage=None,
-            template_key=TEMPLATES[kind], promise_id=promise.id, planned_at=now,
-            not_before=clock.send_from if clock.plannable else clock.opens_at + timedelta(days=1),
-            status=OutboxStatus.PENDING, attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    """Queue one message about a promise (the dedupe key names the promise)."""
+    await queue_message(
+        session, policy, debtor, kind, TEMPLATES[kind], f"{kind}:{promise.id}", now,
+        promise_id=promise.id,
     )  # fmt: skip
 
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.names import greeting_name
 from bot.channels.base import OutMessage
-from bot.db.models import Account, AccountStatus, Debtor, Promise
+from bot.db.models import (
+    Account,
+    AccountStatus,
+    Debtor,
+    PlanInstallment,
+    Promise,
+    RepaymentPlan,
+)
 from bot.menu import debt_buttons
 from bot.reminders.clock import day_number
 from bot.reminders.fees import late_fee
@@ -127,6 +134,45 @@ async def compose_promise_message(
     message = OutMessage(
         text=f"{body.text}\n\n{opt_out.text}",
         buttons=debt_buttons(owed, debtor.locale, payment_url_template),
+        kind=template_key,
+        template_key=template_key,
+        template_version=body.version,
+    )
+    return Composed(message, [account.id])
+
+
+async def compose_installment_message(
+    session: AsyncSession,
+    debtor: Debtor,
+    installment: PlanInstallment,
+    template_key: str,
+    *,
+    policy: Policy,
+    creditor: str,
+    payment_url_template: str,
+) -> Composed:
+    """A message about one installment of a plan: coming up, or missed."""
+    plan = await session.get(RepaymentPlan, installment.plan_id)
+    account = await session.get(Account, plan.account_id)
+    body = await render(
+        session,
+        template_key,
+        debtor.locale,
+        {
+            "creditor": creditor,
+            "first_name": greeting_name(debtor.full_name),
+            "seq": installment.seq,
+            "count": plan.installment_count,
+            "amount_minor": installment.amount_minor - installment.paid_minor,
+            "currency": plan.currency,
+            "due_date": installment.due_date,
+            "grace_until": installment.due_date + timedelta(days=policy.plans.grace_days),
+        },
+    )
+    opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
+    message = OutMessage(
+        text=f"{body.text}\n\n{opt_out.text}",
+        buttons=debt_buttons([account], debtor.locale, payment_url_template),
         kind=template_key,
         template_key=template_key,
         template_version=body.version,

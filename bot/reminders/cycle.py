@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.promises.lifecycle import plan_promise_reminders, settle_promises
+from bot.promises.plans import plan_installment_reminders, settle_plans
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.planner import plan
 from bot.reminders.policy import Policy
@@ -33,6 +34,7 @@ class CycleReport:
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     promises: Counter[str] = field(default_factory=Counter)
+    plans_changed: int = 0
 
     def lines(self) -> list[str]:
         """A human summary, one fact a line."""
@@ -49,6 +51,7 @@ class CycleReport:
             f"interrupted earlier, not resent: {self.interrupted}",
             f"tickets opened for the final stage: {self.tickets_opened}",
             f"promises settled: {by_reason(self.promises)}",
+            f"plans updated: {self.plans_changed}",
         ]
 
 
@@ -65,7 +68,9 @@ async def run_cycle(
     if planning:
         async with sessions.begin() as s:
             report.promises = await settle_promises(s, policy, now)
+            report.plans_changed = await settle_plans(s, policy, now)
             report.planned += await plan_promise_reminders(s, policy, now)
+            report.planned += await plan_installment_reminders(s, policy, now)
         async with sessions.begin() as s:
             planned = await plan(s, policy, now)
         report.planned += planned.planned

@@ -32,12 +32,19 @@ from bot.db.models import (
     Debtor,
     Direction,
     OutboxStatus,
+    PlanInstallment,
+    PlanStatus,
     Promise,
     PromiseStatus,
     ReminderOutbox,
+    RepaymentPlan,
 )
 from bot.reminders.clock import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
-from bot.reminders.compose import compose_promise_message, compose_reminder
+from bot.reminders.compose import (
+    compose_installment_message,
+    compose_promise_message,
+    compose_reminder,
+)
 from bot.reminders.holds import CHANNEL, debtor_reason
 from bot.reminders.planner import candidates, stage_reminders
 from bot.reminders.policy import Policy
@@ -193,7 +200,7 @@ class Dispatcher:
             if row.kind == "stage":
                 check = await self._still_warranted(s, row, clock)
             else:
-                check = await self._promise_still_relevant(s, row, clock)
+                check = await self._agreement_message_still_relevant(s, row, clock)
             if check is not None:
                 return check
             timing = await self._timing(s, row, debtor, now)
@@ -218,10 +225,16 @@ class Dispatcher:
                         s, debtor, row.template_key, policy=self.policy, today=clock.local_date,
                         creditor=self.creditor, payment_url_template=self.payment_url_template,
                     )  # fmt: skip
-                else:
+                elif row.promise_id is not None:
                     composed = await compose_promise_message(
                         s, debtor, await s.get(Promise, row.promise_id), row.template_key,
                         creditor=self.creditor, payment_url_template=self.payment_url_template,
+                    )  # fmt: skip
+                else:
+                    composed = await compose_installment_message(
+                        s, debtor, await s.get(PlanInstallment, row.installment_id),
+                        row.template_key, policy=self.policy, creditor=self.creditor,
+                        payment_url_template=self.payment_url_template,
                     )  # fmt: skip
             except RenderError as exc:
                 return _Decision("failed", f"template: {exc}"[:200])
@@ -261,11 +274,11 @@ class Dispatcher:
         reason = (await s.execute(select(now_for_debtor.c.reason))).scalar()
         return _Decision("skipped", reason or "superseded")
 
-    async def _promise_still_relevant(
+    async def _agreement_message_still_relevant(
         self, s: AsyncSession, row: ReminderOutbox, clock: ZoneClock
     ) -> _Decision | None:
-        """A message about a promise: the debtor's holds (the promise itself aside) and, for
-        the day-before reminder, a promise still open."""
+        """A message about a promise or a plan: the debtor's holds (the agreement itself aside),
+        and for reminders, an agreement still waiting for that payment."""
         reason = (
             await s.execute(
                 debtor_reason(
@@ -275,9 +288,16 @@ class Dispatcher:
         ).scalar()
         if reason:
             return _Decision("skipped", reason)
-        promise = await s.get(Promise, row.promise_id)
-        if row.kind == "promise_due" and promise.status != PromiseStatus.OPEN:
-            return _Decision("skipped", "superseded")
+        if row.promise_id is not None:
+            promise = await s.get(Promise, row.promise_id)
+            if row.kind == "promise_due" and promise.status != PromiseStatus.OPEN:
+                return _Decision("skipped", "superseded")
+        if row.installment_id is not None:
+            installment = await s.get(PlanInstallment, row.installment_id)
+            plan = await s.get(RepaymentPlan, installment.plan_id)
+            waiting = {"installment_due": "pending", "installment_missed": "missed"}[row.kind]
+            if plan.status != PlanStatus.ACTIVE or installment.status != waiting:
+                return _Decision("skipped", "superseded")
         return None
 
     async def _timing(

@@ -27,6 +27,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    or_,
     select,
     text,
 )
@@ -49,6 +50,8 @@ from bot.reminders.holds import debtor_blocks
 from bot.reminders.policy import Policy
 from bot.reminders.sqlparts import as_text, days_since_epoch, rows_table
 
+# Reasons that stop automated messages but not the hand-over to people at the final stage.
+ESCALATE_DESPITE = ("window_closed", "unlinked", "unverified", "unreachable", "opted_out")
 # SQLite allows at most 500 terms in a compound SELECT; the zone table is one term per zone.
 ZONES_PER_STATEMENT = 400
 
@@ -232,7 +235,12 @@ async def _open_final_tickets(session: AsyncSession, policy: Policy, now: dateti
         at.label("opened_at"),
         at.label("created_at"),
         at.label("updated_at"),
-    ).where(c.dpd >= policy.final.from_dpd, c.debtor_id.not_in(open_ticket))
+    ).where(
+        c.dpd >= policy.final.from_dpd,
+        c.debtor_id.not_in(open_ticket),
+        # Agreements and pauses come first: a debtor keeping a plan is not escalated.
+        or_(c.reason.is_(None), c.reason.in_(ESCALATE_DESPITE)),
+    )
     stmt = (
         _insert(session, HandoffTicket)
         .from_select(

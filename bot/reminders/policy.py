@@ -7,6 +7,7 @@ from datetime import time
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -145,6 +146,9 @@ class Plans(_Strict):
     first_due_in_days: int = Field(ge=0, le=60)
     every_days: int = Field(ge=7, le=62)
     review_answer_days: int = Field(ge=1, le=30)
+    remind_days_before: int = Field(ge=0, le=14)
+    grace_days: int = Field(ge=0, le=30)
+    on_break: Literal["stages", "agent"]
 
     @model_validator(mode="after")
     def _ordered(self) -> Plans:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 082f199055fd
+Revision ID: b69866b824c2
 Revises:
-Create Date: 2026-11-28 11:37:02.388729+00:00
+Create Date: 2026-11-28 11:47:35.129162+00:00
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "082f199055fd"
+revision = "b69866b824c2"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -440,6 +440,9 @@ def upgrade() -> None:
         sa.Column(
             "promise_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column(
+            "installment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -458,6 +461,11 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["debtor_id"], ["debtor.id"], name=op.f("fk_reminder_outbox_debtor_id_debtor")
+        ),
+        sa.ForeignKeyConstraint(
+            ["installment_id"],
+            ["plan_installment.id"],
+            name=op.f("fk_reminder_outbox_installment_id_plan_installment"),
         ),
         sa.ForeignKeyConstraint(
             ["promise_id"], ["promise.id"], name=op.f("fk_reminder_outbox_promise_id_promise")
