@@ -100,4 +100,5 @@ class DialogueState(IdMixin, Base):
     unrecognised_count: Mapped[int] = mapped_column(Integer(), default=0)
     # Bumped on every change: two processes handling one chat detect each other's writes.
     version: Mapped[int] = mapped_column(Integer(), default=0)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Set by the conversation engine from its (injectable) clock, which also judges idleness.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
