@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db import migrate
 from bot.db.engine import create_engine, is_sqlite, session_factory
 from bot.db.models import Base
+from bot.templates.store import forget_cached_templates
 
 # Settings must come from the tests, never from a developer's .env or shell.
 for _name in list(os.environ):
@@ -61,6 +62,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the emptied test database."""
     eng = create_engine(database_url)
     await empty_tables(eng)
+    forget_cached_templates()
     yield eng
     await eng.dispose()
 

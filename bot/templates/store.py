@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -11,9 +12,28 @@ from bot.db.models import TemplateVersion
 from bot.i18n import FALLBACK_LOCALE, supported_locale
 from bot.templates.renderer import Rendered, RenderError, default_body, render_body
 
+# Every message renders a template or two; looking each up in the database on every update
+# costs more than the rest of the reply. Saved versions reach the bot within this many seconds.
+CACHE_SECONDS = 5.0
+_cache: dict[tuple[str, str], tuple[float, tuple[str, int] | None]] = {}
+
+
+def forget_cached_templates() -> None:
+    """Drop cached bodies, e.g. right after an admin saves a new version."""
+    _cache.clear()
+
 
 async def current_body(session: AsyncSession, key: str, locale: str) -> tuple[str, int] | None:
     """The body and version in use for ``key`` in exactly ``locale`` (version 0 = shipped)."""
+    cached = _cache.get((key, locale))
+    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    found = await _load_body(session, key, locale)
+    _cache[(key, locale)] = (time.monotonic(), found)
+    return found
+
+
+async def _load_body(session: AsyncSession, key: str, locale: str) -> tuple[str, int] | None:
     saved = (
         await session.execute(
             select(TemplateVersion.body, TemplateVersion.version)

@@ -18,6 +18,7 @@ from bot.db.models import (
 )
 from bot.reminders.planner import plan
 from bot.reminders.policy import Caps, LateFees, load_policy
+from bot.templates.store import forget_cached_templates
 from tests.helpers import add_debtor
 from tests.reminders.conftest import BOT
 
@@ -177,6 +178,7 @@ async def test_a_broken_template_fails_its_row_and_the_others_go(sessions, post)
             accounts=[("A-2", TODAY - timedelta(days=3), 100, "USD")],
         )  # fmt: skip
         s.add(TemplateVersion(key="stage_early", locale="zh_CN", version=1, body="{{ oops("))
+    forget_cached_templates()  # as saving through the admin console will
     await _plan(sessions)
 
     report = await post.dispatcher().dispatch(NOW)

@@ -27,7 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.base import ChannelUnreachable
+from bot.channels.base import ChannelUnreachable, ReplyKeyboard
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
@@ -91,7 +91,11 @@ async def _handle(update: Update, context: BotContext, step: Step) -> None:
                     raise
         if outcome is None:
             return
-        locale = await _locale_of(services, outcome.debtor_id, chat)
+        # Only the contact-sharing keyboard has labels to translate here.
+        needs_locale = any(
+            m.reply_keyboard is ReplyKeyboard.SHARE_CONTACT for m in outcome.messages
+        )
+        locale = await _locale_of(services, outcome.debtor_id, chat) if needs_locale else None
         for message in outcome.messages:
             try:
                 await services.sender.send(
