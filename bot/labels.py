@@ -94,3 +94,8 @@ LONG_OPTIONS = N_(
 OFFER_PERSON = N_(
     "I am sorry I could not help with that. Would you like a person from our team to reply?"
 )
+CHANGED = N_("Something has changed since you chose that. Let's check the details again.")
+PLAN_TOO_MANY = N_("That would take more than {count} payments. Please type a larger amount.")
+PLAN_TOO_SMALL = N_(
+    "This amount is small enough to pay in one go. You can pay it with the buttons below."
+)

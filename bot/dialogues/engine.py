@@ -163,9 +163,23 @@ async def load_state(
 def split_data(data: str) -> tuple[str, int | None]:
     """``"p:date:3|17"`` → (``"p:date:3"``, 17); data without a version → (data, None)."""
     action, sep, version = data.rpartition("|")
-    if not sep or not version.isdigit():
+    if not sep or not (version.isascii() and version.isdigit()):
         return data, None
     return action, int(version)
+
+
+def arg_int(action: str, prefix: str) -> int | None:
+    """The integer after ``prefix`` in a button's data, or None if it is not one."""
+    rest = action.removeprefix(prefix)
+    return int(rest) if rest.isascii() and rest.isdigit() and len(rest) < 19 else None
+
+
+def arg_date(action: str, prefix: str) -> date | None:
+    """The ISO date after ``prefix`` in a button's data, or None if it is not one."""
+    try:
+        return date.fromisoformat(action.removeprefix(prefix))
+    except ValueError:
+        return None
 
 
 def idle_for(state: DialogueState, now: datetime, policy: Policy) -> bool:

@@ -11,11 +11,12 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
-_ZH_DATE = re.compile(r"(?:(\d{4})\s*年)?\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
-_NUMERIC = re.compile(r"(\d{1,4})\s*[./\-]\s*(\d{1,2})(?:\s*[./\-]\s*(\d{1,4}))?")
+# ASCII digits only: NFKC folds full-width digits to them; other scripts' digits stay out.
+_ZH_DATE = re.compile(r"(?:([0-9]{4})\s*年)?\s*([0-9]{1,2})\s*月\s*([0-9]{1,2})\s*[日号]?")
+_NUMERIC = re.compile(r"([0-9]{1,4})\s*[./\-]\s*([0-9]{1,2})(?:\s*[./\-]\s*([0-9]{1,4}))?")
 _CURRENCY_WORDS = re.compile(r"(?i)\b[a-z]{3}\b|元|块钱|块|圆")
-_AMOUNT_CHARS = re.compile(r"[\d.,\s'’-]+")
-_WORDS = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
+_AMOUNT_CHARS = re.compile(r"[0-9.,\s'’-]+")
+_WORDS = re.compile(r"[^\W\d_]+|[0-9]+", re.UNICODE)
 
 
 def _fold(text: str) -> str:
@@ -56,7 +57,7 @@ def parse_user_date(text: str, locale: str, today: date) -> date | None:
             months[_fold(name).rstrip(".")] = number
     words = _WORDS.findall(folded)
     month = next((months[w] for w in words if w in months), None)
-    numbers = [int(w) for w in words if w.isdigit()]
+    numbers = [int(w) for w in words if w.isascii() and w.isdigit() and len(w) <= 4]
     if month is not None and numbers:
         day = next((n for n in numbers if 1 <= n <= 31), None)
         year = next((n for n in numbers if n > 31), None)

@@ -9,13 +9,15 @@ from datetime import date, timedelta
 from bot import labels
 from bot.compliance.records import audit
 from bot.db.models import Account, PlanInstallment, PlanStatus, RepaymentPlan
-from bot.dialogues.engine import Turn
+from bot.dialogues.engine import Turn, arg_int
 from bot.dialogues.parsing import amount_example, parse_user_amount
 from bot.handoff.tickets import open_ticket
 from bot.money import MoneyError, to_minor
 
 FLOW = "plan"
 ACCOUNT, COUNT, CONFIRM = "account", "count", "confirm"
+# A proposal longer than this is not sent to review: the debtor is asked for a larger amount.
+MAX_REVIEWABLE = 60
 
 
 def schedule(total: int, count: int, first: date, every_days: int) -> list[tuple[date, int]]:
@@ -29,7 +31,12 @@ def schedule(total: int, count: int, first: date, every_days: int) -> list[tuple
 
 async def start(turn: Turn) -> bool:
     """Begin a plan; False when there is nothing to spread."""
-    accounts = await turn.open_accounts()
+    # An amount smaller than the fewest installments allowed cannot be spread.
+    accounts = [
+        a
+        for a in await turn.open_accounts()
+        if a.amount_due_minor >= turn.policy.plans.min_installments
+    ]
     if not accounts:
         return False
     if len(accounts) == 1:
@@ -67,7 +74,7 @@ async def prompt(turn: Turn) -> None:
                 f"n:count:{n}",
             )
             for n in options
-            if plans.min_installments <= n <= plans.max_installments
+            if plans.min_installments <= n <= min(plans.max_installments, account.amount_due_minor)
         ]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
         turn.say(
@@ -95,13 +102,14 @@ async def on_button(turn: Turn, action: str) -> None:
     """A button of this flow."""
     step, data = turn.state.step, turn.state.data
     if step == ACCOUNT and action.startswith("n:acc:"):
-        account_id = int(action.removeprefix("n:acc:"))
+        account_id = arg_int(action, "n:acc:")
         if any(a.id == account_id for a in await turn.open_accounts()):
             turn.goto(FLOW, COUNT, account_id=account_id)
     elif step == COUNT and action.startswith("n:count:"):
-        count = int(action.removeprefix("n:count:"))
+        count = arg_int(action, "n:count:") or 0
         plans = turn.policy.plans
-        if plans.min_installments <= count <= plans.max_installments:
+        balance = (await _account(turn)).amount_due_minor
+        if plans.min_installments <= count <= min(plans.max_installments, balance):
             turn.goto(FLOW, CONFIRM, account_id=data["account_id"], count=count)
     elif step == CONFIRM and action == "n:change":
         turn.goto(FLOW, COUNT, account_id=data["account_id"])
@@ -129,7 +137,11 @@ async def on_text(turn: Turn, text: str) -> None:
         await prompt(turn)
         return
     count = max(turn.policy.plans.min_installments, -(-account.amount_due_minor // each))
-    turn.goto(FLOW, CONFIRM, account_id=account.id, count=count)
+    if count > MAX_REVIEWABLE:
+        turn.say(turn._(labels.PLAN_TOO_MANY, count=MAX_REVIEWABLE))
+        await prompt(turn)
+        return
+    turn.goto(FLOW, CONFIRM, account_id=account.id, count=min(count, account.amount_due_minor))
     await prompt(turn)
 
 

@@ -14,7 +14,7 @@ from bot import labels
 from bot.channels.base import Button
 from bot.compliance.records import audit
 from bot.db.models import Account, Promise, PromiseStatus
-from bot.dialogues.engine import Turn
+from bot.dialogues.engine import Turn, arg_date, arg_int
 from bot.dialogues.parsing import amount_example, date_example, parse_user_amount, parse_user_date
 from bot.money import MoneyError, to_minor
 
@@ -83,12 +83,12 @@ async def on_button(turn: Turn, action: str) -> None:
     """A button of this flow."""
     step, data = turn.state.step, turn.state.data
     if step == ACCOUNT and action.startswith("p:acc:"):
-        account_id = int(action.removeprefix("p:acc:"))
+        account_id = arg_int(action, "p:acc:")
         if any(a.id == account_id for a in await turn.open_accounts()):
             turn.goto(FLOW, DATE, account_id=account_id)
     elif step == DATE and action.startswith("p:d:"):
-        chosen = date.fromisoformat(action.removeprefix("p:d:"))
-        if _date_problem(turn, chosen) is None:
+        chosen = arg_date(action, "p:d:")
+        if chosen is not None and _date_problem(turn, chosen) is None:
             turn.goto(FLOW, AMOUNT, account_id=data["account_id"], date=chosen.isoformat())
     elif step == AMOUNT and action == "p:full":
         account = await _account(turn)
@@ -135,6 +135,13 @@ async def on_text(turn: Turn, text: str) -> None:
 async def _confirm(turn: Turn) -> None:
     data, account = turn.state.data, await _account(turn)
     promised = date.fromisoformat(data["date"])
+    # Midnight may have passed (or the balance changed) since the debtor chose.
+    problem = _date_problem(turn, promised)
+    if problem or not _minimum(turn, account) <= data["amount_minor"] <= account.amount_due_minor:
+        turn.goto(FLOW, DATE, account_id=account.id)
+        turn.say(problem or turn._(labels.CHANGED))
+        await prompt(turn)
+        return
     # A new promise replaces an open one on the same account.
     await turn.session.execute(
         update(Promise)

@@ -131,7 +131,10 @@ class Dialogues:
         if item in ("promise", "plan"):
             flow = promise if item == "promise" else plan
             if not await flow.start(turn):
-                turn.say(turn._(labels.NOTHING_OWED))
+                owed = await turn.open_accounts()
+                turn.say(turn._(labels.PLAN_TOO_SMALL if owed else labels.NOTHING_OWED))
+                if owed:
+                    await self.home(turn)
         elif item == "cant_pay":
             await situations.ask(turn)
         elif item == "dispute":

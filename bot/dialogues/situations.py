@@ -16,6 +16,7 @@ from bot.dialogues.engine import Turn
 from bot.handoff.tickets import open_ticket
 
 FLOW = "situation"
+KNOWN = ("soon", "pause", "long", "dispute", "complaint", "deceased")
 
 
 async def ask(turn: Turn) -> None:
@@ -59,6 +60,9 @@ async def on_text(turn: Turn, text: str) -> None:
 async def on_button(turn: Turn, action: str) -> None:
     """One of the situations."""
     reason = action.removeprefix("s:")
+    if reason not in KNOWN:
+        await ask(turn)
+        return
     audit(turn.session, turn.debtor.id, "delay_reason", actor="debtor", at=turn.now, detail=reason)
     turn.goto(None, None)
     _ = turn._
