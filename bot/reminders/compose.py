@@ -24,6 +24,7 @@ from bot.reminders.clock import day_number
 from bot.reminders.fees import late_fee
 from bot.reminders.policy import Policy
 from bot.templates.accounts import account_rows, accounts_block, totals
+from bot.templates.renderer import Rendered
 from bot.templates.store import render
 
 
@@ -93,15 +94,10 @@ async def compose_reminder(
             "late_fees": policy.late_fees.enabled,
         },
     )
-    opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
-    message = OutMessage(
-        text=f"{body.text}\n\n{opt_out.text}",
-        buttons=debt_buttons(accounts, debtor.locale, payment_url_template),
-        kind="reminder",
-        template_key=template_key,
-        template_version=body.version,
-    )
-    return Composed(message, [a.id for a in accounts])
+    return await _proactive(
+        session, debtor, body, accounts, kind="reminder", creditor=creditor,
+        payment_url_template=payment_url_template,
+    )  # fmt: skip
 
 
 async def compose_promise_message(
@@ -129,16 +125,10 @@ async def compose_promise_message(
             "promised_date": promise.promised_date,
         },
     )
-    opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
-    owed = [account] if account.status == AccountStatus.OPEN and account.amount_due_minor else []
-    message = OutMessage(
-        text=f"{body.text}\n\n{opt_out.text}",
-        buttons=debt_buttons(owed, debtor.locale, payment_url_template),
-        kind=template_key,
-        template_key=template_key,
-        template_version=body.version,
-    )
-    return Composed(message, [account.id])
+    return await _proactive(
+        session, debtor, body, [account], kind=template_key, creditor=creditor,
+        payment_url_template=payment_url_template,
+    )  # fmt: skip
 
 
 async def compose_installment_message(
@@ -169,12 +159,30 @@ async def compose_installment_message(
             "grace_until": installment.due_date + timedelta(days=policy.plans.grace_days),
         },
     )
+    return await _proactive(
+        session, debtor, body, [account], kind=template_key, creditor=creditor,
+        payment_url_template=payment_url_template,
+    )  # fmt: skip
+
+
+async def _proactive(
+    session: AsyncSession,
+    debtor: Debtor,
+    body: Rendered,
+    accounts: Sequence[Account],
+    *,
+    kind: str,
+    creditor: str,
+    payment_url_template: str,
+) -> Composed:
+    """A proactive message: the body, then the opt-out line, with pay links for what is owed."""
     opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
+    owed = [a for a in accounts if a.status == AccountStatus.OPEN and a.amount_due_minor > 0]
     message = OutMessage(
         text=f"{body.text}\n\n{opt_out.text}",
-        buttons=debt_buttons([account], debtor.locale, payment_url_template),
-        kind=template_key,
-        template_key=template_key,
+        buttons=debt_buttons(owed, debtor.locale, payment_url_template),
+        kind=kind,
+        template_key=body.key,
         template_version=body.version,
     )
-    return Composed(message, [account.id])
+    return Composed(message, [a.id for a in accounts])
