@@ -20,7 +20,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from common import fresh_database
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench"
 HEADER = (
@@ -52,25 +52,11 @@ def generate(path: Path, rows: int) -> None:
             )
 
 
-async def _prepare(url: str) -> None:
-    from bot.db import migrate
-    from bot.db.engine import create_engine, is_sqlite
-
-    if not is_sqlite(url):
-        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        name = url.rsplit("/", 1)[1]
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-    await asyncio.to_thread(migrate.upgrade, url)
-
-
 async def _one(url: str, path: Path) -> dict[str, float]:
     from bot.accounts.importer import import_accounts
     from bot.db.engine import create_engine, session_factory
 
-    await _prepare(url)
+    await fresh_database(url)
     engine = create_engine(url)
     started = time.perf_counter()
     report = await import_accounts(session_factory(engine), path, region="US")

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common import fresh_database
 from sqlalchemy import text
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench"
@@ -38,19 +39,6 @@ CHILD_TIMEOUT = 240.0
 
 Entry = dict[str, Any]
 Match = Callable[[Entry], bool]
-
-
-async def _fresh_database(url: str) -> None:
-    from bot.db import migrate
-    from bot.db.engine import create_engine
-
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    name = url.rsplit("/", 1)[1]
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    await asyncio.to_thread(migrate.upgrade, url)
 
 
 async def _debtors(url: str, count: int) -> None:
@@ -264,7 +252,7 @@ async def _nudgebot(url: str, users: int) -> dict[str, Any]:
     from bot.sandbox import BotApiServer, RateLimits
     from bot.settings import load_settings
 
-    await _fresh_database(url)
+    await fresh_database(url)
     await _debtors(url, users + SOLO)
     server = BotApiServer(rate_limits=RateLimits(enabled=False))
     server.add_bot(TOKEN, username=BOT)

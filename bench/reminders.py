@@ -23,25 +23,13 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
+from common import fresh_database
 from sqlalchemy import text
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench"
 # 12:00 UTC: inside or before the window in every zone used below, so everyone is plannable.
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 ZONES = "ARRAY['America/New_York','Asia/Shanghai','Europe/London','Asia/Kolkata']"
-
-
-async def _fresh_database(url: str) -> None:
-    from bot.db import migrate
-    from bot.db.engine import create_engine
-
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    name = url.rsplit("/", 1)[1]
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    await asyncio.to_thread(migrate.upgrade, url)
 
 
 async def _portfolio(
@@ -92,7 +80,7 @@ async def _planning(url: str, accounts: int) -> dict[str, float]:
     from bot.reminders.planner import plan
     from bot.reminders.policy import load_policy
 
-    await _fresh_database(url)
+    await fresh_database(url)
     await _portfolio(url, accounts)
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -138,7 +126,7 @@ async def _dispatching(url: str, count: int) -> dict[str, float]:
     from bot.sandbox import BotApiServer, RateLimits
 
     chat_base = 9_000_000
-    await _fresh_database(url)
+    await fresh_database(url)
     # Everyone in London (noon there) and 1-28 days late: every debtor gets one reminder now.
     await _portfolio(url, count, chat_base, zones="ARRAY['Europe/London']", overdue="1 + id % 28")
     server = BotApiServer(rate_limits=RateLimits(global_per_second=30, global_burst=30))
