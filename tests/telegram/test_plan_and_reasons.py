@@ -95,3 +95,20 @@ async def test_three_messages_not_understood_offer_a_person(world: World):
     )
     texts = await press(world, ALICE, "Talk to a person", expect=n + 6)
     assert texts[-1].startswith("Thank you for telling us. A member of the Acme Lending team")
+
+
+async def test_a_restart_between_plan_steps_loses_nothing(world: World):
+    from bot.app import running
+    from bot.channels.telegram.ratelimit import ChatRateLimiter
+
+    n = await verify(world, WANG, "D-002", "2001")
+    await press(world, WANG, "申请分期还款", expect=n + 1)
+    await press(world, WANG, "2 期，每期 ¥2,800.00", expect=n + 2)
+    await world.process_stop()
+
+    async with running(world.settings, rate_limiter=ChatRateLimiter(), reminders=False):
+        texts = await press(world, WANG, "确认", expect=n + 3)
+    assert texts[-1].startswith("谢谢您，王小明！您与Acme Lending的分期还款计划已确认：")
+    async with world.sessions() as s:
+        plan = (await s.execute(select(RepaymentPlan))).scalar_one()
+    assert (plan.status, plan.installment_count, plan.total_minor) == ("active", 2, 560000)
