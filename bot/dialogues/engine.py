@@ -8,7 +8,7 @@ current one comes from an older message and gets a polite "that has changed".
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.accounts.names import greeting_name
-from bot.channels.base import Button, OutMessage, ReplyKeyboard
+from bot.channels.base import Button, OutMessage
 from bot.db.models import Account, AccountStatus, Debtor, DialogueState
 from bot.i18n import translator
 from bot.money import format_money
@@ -107,12 +107,6 @@ class Turn:
         self.state.version = (self.state.version or 0) + 1
         self.state.updated_at = self.now
 
-    def update(self, **data: Any) -> None:
-        """Add to the flow data without moving."""
-        self.state.data = {**(self.state.data or {}), **data}
-        self.state.version = (self.state.version or 0) + 1
-        self.state.updated_at = self.now
-
     def button(self, label: str, action: str) -> Button:
         """A button bound to the current step: ``<action>|<version>`` (≤ 64 bytes)."""
         data = f"{action}|{self.state.version}"
@@ -135,9 +129,6 @@ class Turn:
             .order_by(Account.due_date, Account.account_ref)
         )
         return list(rows.scalars().all())
-
-
-Handler = Callable[[Turn, Input], Awaitable[None]]
 
 
 async def load_state(
@@ -189,11 +180,3 @@ def idle_for(state: DialogueState, now: datetime, policy: Policy) -> bool:
         and state.updated_at is not None
         and now - state.updated_at > timedelta(minutes=policy.dialogues.idle_minutes)
     )
-
-
-def reply_keyboard_removed(message: OutMessage) -> OutMessage:
-    """The same message, also taking away any reply keyboard left on the phone."""
-    return OutMessage(
-        message.text, message.buttons, ReplyKeyboard.REMOVE, message.kind,
-        message.template_key, message.template_version,
-    )  # fmt: skip

@@ -189,10 +189,6 @@ class Linking:
         )
         return Outcome(debtor.id if debtor else None, [confirmed])
 
-    async def summary(self, s: AsyncSession, debtor_id: int) -> list[OutMessage]:
-        """What is owed, with the buttons that exist so far."""
-        return (await self._summary_outcome(s, debtor_id, greet=False)).messages
-
     # -- steps -------------------------------------------------------------------------------
 
     async def _verified(

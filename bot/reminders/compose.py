@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,6 @@ from bot.reminders.clock import day_number
 from bot.reminders.fees import late_fee
 from bot.reminders.policy import Policy
 from bot.templates.accounts import account_rows, accounts_block, totals
-from bot.templates.renderer import Rendered
 from bot.templates.store import render
 
 
@@ -80,23 +80,16 @@ async def compose_reminder(
     }  # fmt: skip
     rows = account_rows(accounts, fees)
     days_past_due = max((day_number(today) - day_number(a.due_date) for a in accounts), default=0)
-    body = await render(
-        session,
-        template_key,
-        debtor.locale,
-        {
-            "creditor": creditor,
-            "first_name": greeting_name(debtor.full_name),
-            "accounts": rows,
-            "accounts_block": await accounts_block(session, debtor.locale, rows),
-            "totals": totals(rows),
-            "days_past_due": days_past_due,
-            "late_fees": policy.late_fees.enabled,
-        },
-    )
+    context = {
+        "accounts": rows,
+        "accounts_block": await accounts_block(session, debtor.locale, rows),
+        "totals": totals(rows),
+        "days_past_due": days_past_due,
+        "late_fees": policy.late_fees.enabled,
+    }
     return await _proactive(
-        session, debtor, body, accounts, kind="reminder", creditor=creditor,
-        payment_url_template=payment_url_template,
+        session, debtor, template_key, context, accounts, kind="reminder",
+        creditor=creditor, payment_url_template=payment_url_template,
     )  # fmt: skip
 
 
@@ -111,23 +104,16 @@ async def compose_promise_message(
 ) -> Composed:
     """A message about one promise: due tomorrow, kept, or not kept."""
     account = await session.get(Account, promise.account_id)
-    body = await render(
-        session,
-        template_key,
-        debtor.locale,
-        {
-            "creditor": creditor,
-            "first_name": greeting_name(debtor.full_name),
-            "amount_minor": promise.amount_minor,
-            "paid_minor": promise.paid_minor,
-            "currency": promise.currency,
-            "account_ref": account.account_ref,
-            "promised_date": promise.promised_date,
-        },
-    )
+    context = {
+        "amount_minor": promise.amount_minor,
+        "paid_minor": promise.paid_minor,
+        "currency": promise.currency,
+        "account_ref": account.account_ref,
+        "promised_date": promise.promised_date,
+    }
     return await _proactive(
-        session, debtor, body, [account], kind=template_key, creditor=creditor,
-        payment_url_template=payment_url_template,
+        session, debtor, template_key, context, [account], kind=template_key,
+        creditor=creditor, payment_url_template=payment_url_template,
     )  # fmt: skip
 
 
@@ -144,38 +130,39 @@ async def compose_installment_message(
     """A message about one installment of a plan: coming up, or missed."""
     plan = await session.get(RepaymentPlan, installment.plan_id)
     account = await session.get(Account, plan.account_id)
-    body = await render(
-        session,
-        template_key,
-        debtor.locale,
-        {
-            "creditor": creditor,
-            "first_name": greeting_name(debtor.full_name),
-            "seq": installment.seq,
-            "count": plan.installment_count,
-            "amount_minor": installment.amount_minor - installment.paid_minor,
-            "currency": plan.currency,
-            "due_date": installment.due_date,
-            "grace_until": installment.due_date + timedelta(days=policy.plans.grace_days),
-        },
-    )
+    context = {
+        "seq": installment.seq,
+        "count": plan.installment_count,
+        "amount_minor": installment.amount_minor - installment.paid_minor,
+        "currency": plan.currency,
+        "due_date": installment.due_date,
+        "grace_until": installment.due_date + timedelta(days=policy.plans.grace_days),
+    }
     return await _proactive(
-        session, debtor, body, [account], kind=template_key, creditor=creditor,
-        payment_url_template=payment_url_template,
+        session, debtor, template_key, context, [account], kind=template_key,
+        creditor=creditor, payment_url_template=payment_url_template,
     )  # fmt: skip
 
 
 async def _proactive(
     session: AsyncSession,
     debtor: Debtor,
-    body: Rendered,
+    template_key: str,
+    context: dict[str, Any],
     accounts: Sequence[Account],
     *,
     kind: str,
     creditor: str,
     payment_url_template: str,
 ) -> Composed:
-    """A proactive message: the body, then the opt-out line, with pay links for what is owed."""
+    """A proactive message: the template addressed to the debtor, then the opt-out line, with
+    pay links for what is still owed."""
+    body = await render(
+        session,
+        template_key,
+        debtor.locale,
+        {"creditor": creditor, "first_name": greeting_name(debtor.full_name), **context},
+    )
     opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
     owed = [a for a in accounts if a.status == AccountStatus.OPEN and a.amount_due_minor > 0]
     message = OutMessage(
