@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.channels.telegram.application import build_application
+from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db import migrate
 from bot.db.base import utcnow
@@ -96,6 +97,8 @@ async def running(
                     await telegram.updater.start_polling(
                         poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
                     )
+                # Updates are already being handled; a failure here is logged and ignored.
+                await publish_commands(telegram.bot)
                 if reminders:
                     dispatcher = make_dispatcher(settings, sessions, telegram, policy)
                     ticker = Ticker(sessions, dispatcher, policy, clock)

@@ -1,5 +1,7 @@
 """Promise to pay: which account, by when, how much, then confirm (see promise.mmd).
 
+Free text that asks for it may already say when (and how much): "I can pay 50 on Friday",
+"我下周五还". Those answers are taken as if typed at their steps, in the usual order.
 Nothing is stored until the debtor confirms; the promise is committed before the bot says so.
 """
 
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import update
 
@@ -15,24 +18,77 @@ from bot.channels.base import Button
 from bot.compliance.records import audit
 from bot.db.models import Account, Promise, PromiseStatus
 from bot.dialogues.engine import Turn, arg_date, arg_int
-from bot.dialogues.parsing import amount_example, date_example, parse_user_amount, parse_user_date
+from bot.dialogues.intents import promise_words
+from bot.dialogues.parsing import (
+    amount_example,
+    date_example,
+    find_date,
+    fold,
+    parse_user_amount,
+    parse_user_date,
+)
 from bot.money import MoneyError, to_minor
 
 FLOW = "promise"
 ACCOUNT, DATE, AMOUNT, CONFIRM = "account", "date", "amount", "confirm"
 
 
-async def start(turn: Turn) -> bool:
-    """Begin a promise; False when there is nothing to promise."""
+async def start(turn: Turn, said: str = "") -> bool:
+    """Begin a promise; False when there is nothing to promise.
+
+    ``said`` is the free text that asked for it ("I can pay 50 on Friday"): a date in it skips
+    the date question, an amount in it the amount question; the summary is always shown.
+    """
     accounts = await turn.open_accounts()
     if not accounts:
         return False
+    noted = _noted(turn, said)
     if len(accounts) == 1:
-        turn.goto(FLOW, DATE, account_id=accounts[0].id)
+        await _after_account(turn, accounts[0].id, noted)
     else:
-        turn.goto(FLOW, ACCOUNT)
-    await prompt(turn)
+        # The account comes first as always; what was said waits in the flow data until then.
+        turn.goto(FLOW, ACCOUNT, **noted)
+        await prompt(turn)
     return True
+
+
+def _noted(turn: Turn, said: str) -> dict[str, Any]:
+    """What a free-text promise says, as flow data: ``said_date`` (ISO), or ``said_date``
+    None when the date written is no real day; ``said_amount`` (a decimal string)."""
+    if not said:
+        return {}
+    words = promise_words(said, turn.debtor.locale, turn.today)
+    if not words.dated:
+        return {}
+    noted: dict[str, Any] = {"said_date": words.day.isoformat() if words.day else None}
+    if words.amount is not None and words.day is not None:
+        noted["said_amount"] = str(words.amount)
+    return noted
+
+
+async def _after_account(turn: Turn, account_id: int, noted: dict[str, Any]) -> None:
+    """Go on from a chosen account: to the date question, or past it with a date said."""
+    turn.goto(FLOW, DATE, account_id=account_id)
+    if "said_date" not in noted:
+        await prompt(turn)
+        return
+    said = noted["said_date"]
+    chosen = date.fromisoformat(said) if said else None
+    problem = _date_problem(turn, chosen) if chosen else None
+    if chosen is None or problem:
+        # Say what is wrong with the date in the message, then ask for one as usual.
+        turn.say(problem or turn._(labels.PROMISE_DATE_IN_TEXT_UNREADABLE))
+        await prompt(turn)
+        return
+    turn.goto(FLOW, AMOUNT, account_id=account_id, date=chosen.isoformat())
+    if "said_amount" in noted:
+        account = await _account(turn)
+        problem, minor = _check_amount(turn, Decimal(noted["said_amount"]), account)
+        if problem:
+            turn.say(problem)
+        else:
+            turn.goto(FLOW, CONFIRM, **turn.state.data, amount_minor=minor)
+    await prompt(turn)
 
 
 async def prompt(turn: Turn) -> None:
@@ -85,7 +141,8 @@ async def on_button(turn: Turn, action: str) -> None:
     if step == ACCOUNT and action.startswith("p:acc:"):
         account_id = arg_int(action, "p:acc:")
         if any(a.id == account_id for a in await turn.open_accounts()):
-            turn.goto(FLOW, DATE, account_id=account_id)
+            await _after_account(turn, account_id, data)
+            return
     elif step == DATE and action.startswith("p:d:"):
         chosen = arg_date(action, "p:d:")
         if chosen is not None and _date_problem(turn, chosen) is None:
@@ -105,7 +162,7 @@ async def on_text(turn: Turn, text: str) -> None:
     """Typed input at a step that takes it (a date or an amount)."""
     _, step, data = turn._, turn.state.step, turn.state.data
     if step == DATE:
-        chosen = parse_user_date(text, turn.debtor.locale, turn.today)
+        chosen = _read_date(turn, text)
         if chosen is None:
             example = date_example(turn.debtor.locale, turn.today)
             turn.say(
@@ -198,9 +255,22 @@ def _date_problem(turn: Turn, chosen: date) -> str | None:
     return None
 
 
+def _read_date(turn: Turn, text: str) -> date | None:
+    """A typed date, or the date inside a sentence ("I can pay on 12/15")."""
+    locale = turn.debtor.locale
+    chosen = parse_user_date(text, locale, turn.today)
+    if chosen is None and (found := find_date(fold(text), locale)) is not None:
+        chosen = parse_user_date(found.text, locale, turn.today)
+    return chosen
+
+
 def _read_amount(turn: Turn, text: str, account: Account) -> tuple[str | None, int]:
+    return _check_amount(turn, parse_user_amount(text, turn.debtor.locale), account)
+
+
+def _check_amount(turn: Turn, value: Decimal | None, account: Account) -> tuple[str | None, int]:
+    """What is wrong with an amount for this account, or None and the amount in minor units."""
     _ = turn._
-    value = parse_user_amount(text, turn.debtor.locale)
     if value is None or value <= 0:
         return _(labels.PROMISE_AMOUNT_UNREADABLE, example=amount_example(turn.debtor.locale)), 0
     try:

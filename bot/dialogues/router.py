@@ -105,10 +105,10 @@ class Dialogues:
         if flow is not None:
             await flow.on_text(turn, text)
             return
-        found = intents.detect(text)
+        found = intents.detect(text, turn.debtor.locale)
         if found is not None:
             turn.state.unrecognised_count = 0
-            await self._menu(turn, found)
+            await self._menu(turn, found, said=text)
             return
         turn.state.unrecognised_count = (turn.state.unrecognised_count or 0) + 1
         if turn.state.unrecognised_count >= UNRECOGNISED_BEFORE_HELP:
@@ -126,11 +126,11 @@ class Dialogues:
         turn.say(turn._(labels.CANCELLED))
         await self.home(turn)
 
-    async def _menu(self, turn: Turn, item: str) -> None:
+    async def _menu(self, turn: Turn, item: str, said: str = "") -> None:
         turn.goto(None, None)
         if item in ("promise", "plan"):
-            flow = promise if item == "promise" else plan
-            if not await flow.start(turn):
+            started = promise.start(turn, said) if item == "promise" else plan.start(turn)
+            if not await started:
                 owed = await turn.open_accounts()
                 turn.say(turn._(labels.PLAN_TOO_SMALL if owed else labels.NOTHING_OWED))
                 if owed:

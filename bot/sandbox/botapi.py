@@ -8,6 +8,8 @@ with Telegram's wording, ``parameters.retry_after`` on 429. Implemented methods:
 getUpdates, setWebhook, deleteWebhook, getWebhookInfo, sendMessage, editMessageText,
 editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendChatAction, setMyCommands,
 getMyCommands, deleteMyCommands, close, logOut. Unknown token → 401, unknown method → 404.
+Command lists are kept per ``scope`` and ``language_code`` and read back exactly (no fallback),
+with Telegram's errors for a bad scope, chat or language code.
 
 Control API (the sandbox plays the users). JSON in and out; answers are
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}`` with an HTTP error status.

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.sandbox.bot_commands import delete_my_commands, get_my_commands, set_my_commands
 from bot.sandbox.html_check import HtmlParseError, parse_html, strip_text
 from bot.sandbox.params import Params, check_reply_markup
 from bot.sandbox.state import ApiError, BotState, ChatState, MessageRecord, bad_request
@@ -28,7 +29,6 @@ POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
-_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -217,38 +217,6 @@ async def send_chat_action(call: Call) -> bool:
     call.chat()
     if not call.params.has("action"):
         raise bad_request("action is empty")
-    return True
-
-
-def _commands_key(params: Params) -> str:
-    scope = params.get_json("scope") or {"type": "default"}
-    return f"{sorted(scope.items())}|{params.get_str('language_code') or ''}"
-
-
-async def set_my_commands(call: Call) -> bool:
-    """setMyCommands: store the command list for a scope and language."""
-    commands = call.params.get_json("commands")
-    if not isinstance(commands, list):
-        raise bad_request("commands is empty")
-    for command in commands:
-        if not isinstance(command, dict) or not _COMMAND.fullmatch(command.get("command", "")):
-            raise bad_request("BOT_COMMAND_INVALID")
-        if not 1 <= len(command.get("description") or "") <= 256:
-            raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-    call.bot.commands[_commands_key(call.params)] = [
-        {"command": c["command"], "description": c["description"]} for c in commands
-    ]
-    return True
-
-
-async def get_my_commands(call: Call) -> list[dict[str, Any]]:
-    """getMyCommands: return the command list for a scope and language."""
-    return call.bot.commands.get(_commands_key(call.params), [])
-
-
-async def delete_my_commands(call: Call) -> bool:
-    """deleteMyCommands: forget the command list for a scope and language."""
-    call.bot.commands.pop(_commands_key(call.params), None)
     return True
 
 

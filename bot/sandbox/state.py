@@ -211,7 +211,8 @@ class BotState:
         self.allowed_updates: frozenset[str] | None = None
         self.webhook: dict[str, Any] | None = None
         self.webhook_error: tuple[int, str] | None = None
-        self.commands: dict[str, list[dict[str, Any]]] = {}
+        # (scope type, chat_id, user_id, language_code) → that exact list, as Telegram keeps them
+        self.commands: dict[tuple[str, int | None, int | None, str], list[dict[str, Any]]] = {}
         self.chats: dict[int, ChatState] = {}
         self.callback_queries: dict[str, CallbackRecord] = {}
         self.faults = FaultPlan()

@@ -94,6 +94,9 @@ KEYWORDS = st.sampled_from(
         "menu", "help", "yes", "no", "confirm", "Confirm", "确认", "0", "-1", "1e5", "NaN",
         "Infinity", "∞", "null", "None", "<b>", "</i>", "&amp;", "<a href='x'>x</a>",
         "{amount}", "%s", "{{ 1 }}", "{% raw %}",
+        # A promise with a date (and an amount) in the words skips steps of the flow.
+        "I can pay 50 on Friday", "I can pay $1,000,000 tomorrow", "我下周五还500元",
+        "12月15日还款", "I can pay 13/45",
     ]
 )  # fmt: skip
 LONG_TEXT = st.builds(
