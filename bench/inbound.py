@@ -3,8 +3,11 @@
 Many debtors at once each go through the promise flow (/menu, "Promise to pay", an account if
 asked, "Tomorrow", "Full amount: …", "Confirm") against the real bot in one process, with the
 local Bot API server (flood limits off) and the simulated users in that same process. Then a
-bare python-telegram-bot echo bot gets as many users and updates in the same way. Printed:
-updates per second of each, their ratio (goal ≥ 0.5), and p50/p99 latency per update, from
+bare python-telegram-bot echo bot gets as many users and updates in the same way: the same mix
+as the promise flow (one text, then four button presses, each answered with
+``answerCallbackQuery`` and a message with a button, as any bot must answer a press), and, for
+reference, texts only. Printed: updates per second of each, the ratio of nudgebot to the echo
+bot with the same mix (goal ≥ 0.5), and p50/p99 latency per update, from
 the user's action to the bot's answer arriving at the Bot API server, both with every user
 at once (mostly queueing) and for users going through one after another (an idle bot).
 
@@ -194,16 +197,30 @@ async def _promise_flow(replies: Replies, chat_id: int) -> list[float]:
     return latencies
 
 
-async def _echo_flow(replies: Replies, chat_id: int) -> list[float]:
-    """As many messages as a promise takes, each answered with the same text."""
+async def _echo_flow(replies: Replies, chat_id: int, *, buttons: bool) -> list[float]:
+    """As many updates as a promise takes, each answered with what was sent.
+
+    With ``buttons``, the same mix as the promise flow: one text, then presses of the button
+    on the echo bot's last message, each answered (``answerCallbackQuery``) and echoed.
+    """
+    server, user = replies.server, _user(chat_id)
     latencies = []
+    answer = None
     for step in range(UPDATES_PER_USER):
-        said = f"hello {chat_id} #{step}"
-        answer = await replies.act(
-            chat_id,
-            lambda said=said: replies.server.send_text(BOT, _user(chat_id), said),
-            lambda e, said=said: e["text"] == said,
-        )
+        if buttons and answer is not None:
+            message_id = answer["message_id"]
+            said = replies.buttons(chat_id, answer)[0]["callback_data"]
+
+            def action(said: str = said, message_id: int = message_id) -> object:
+                return server.press_button(BOT, user, message_id, said)
+
+        else:
+            said = f"hello {chat_id} #{step}"
+
+            def action(said: str = said) -> object:
+                return server.send_text(BOT, user, said)
+
+        answer = await replies.act(chat_id, action, lambda e, said=said: e["text"] == said)
         latencies.append(answer["latency"])
     return latencies
 
@@ -223,15 +240,16 @@ async def _drive(
     alone: list[float] = []
     for chat_id in chat_ids[:SOLO]:
         alone += await flow(replies, chat_id)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     results = await asyncio.gather(*(flow(replies, c) for c in chat_ids[SOLO:]))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     crowd = [x for r in results for x in r]
     return {
         "users": len(chat_ids) - SOLO,
         "updates": len(crowd),
         "seconds": elapsed,
         "rate": len(crowd) / elapsed,
+        "cpu_ms": cpu / len(crowd) * 1000,
         "p50_ms": _percentile(crowd, 0.50) * 1000,
         "p99_ms": _percentile(crowd, 0.99) * 1000,
         "alone_p50_ms": _percentile(alone, 0.50) * 1000,
@@ -278,16 +296,36 @@ async def _nudgebot(url: str, users: int) -> dict[str, Any]:
     return {**result, "promises": promises, "failed_sends": _failed_sends(stats)}
 
 
-async def _echo(users: int) -> dict[str, Any]:
-    from telegram import Update
-    from telegram.ext import Application, ContextTypes, MessageHandler, filters
+async def _echo(users: int, buttons: bool) -> dict[str, Any]:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+    from telegram.ext import (
+        Application,
+        CallbackQueryHandler,
+        ContextTypes,
+        MessageHandler,
+        filters,
+    )
 
     from bot.app import POLL_TIMEOUT
     from bot.channels.telegram.application import CONCURRENT_UPDATES
     from bot.sandbox import BotApiServer, RateLimits
 
+    def again(text: str) -> InlineKeyboardMarkup:
+        # Each button's data is new, so each press gets an answer of its own to wait for.
+        return InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data=text + "+")]])
+
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.effective_message.reply_text(update.effective_message.text)
+        text = update.effective_message.text
+        await update.effective_message.reply_text(
+            text, reply_markup=again(text) if buttons else None
+        )
+
+    async def pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        await query.answer()
+        await context.bot.send_message(
+            update.effective_chat.id, query.data, reply_markup=again(query.data)
+        )
 
     server = BotApiServer(rate_limits=RateLimits(enabled=False))
     server.add_bot(TOKEN, username=BOT)
@@ -301,13 +339,16 @@ async def _echo(users: int) -> dict[str, Any]:
         .build()
     )
     application.add_handler(MessageHandler(filters.TEXT, echo))
+    application.add_handler(CallbackQueryHandler(pressed))
     replies = Replies(server, BOT)
     try:
         async with application:
             await application.start()
             await application.updater.start_polling(poll_interval=0.0, timeout=POLL_TIMEOUT)
             chat_ids = [CHAT_BASE + n for n in range(1, users + SOLO + 1)]
-            result = await _drive(replies, chat_ids, _echo_flow)
+            result = await _drive(
+                replies, chat_ids, lambda r, c: _echo_flow(r, c, buttons=buttons)
+            )
             await application.updater.stop()
             await application.stop()
         stats = server.stats(BOT)
@@ -327,7 +368,8 @@ def _child(*args: str) -> dict[str, Any]:
 def _line(name: str, r: dict[str, Any]) -> str:
     return (
         f"  {name:<9} {r['updates']:>5,} updates from {r['users']} users at once in"
-        f" {r['seconds']:5.2f} s: {r['rate']:6.1f} updates/s; latency p50 {r['p50_ms']:6.1f} ms,"
+        f" {r['seconds']:5.2f} s: {r['rate']:6.1f} updates/s ({r['cpu_ms']:.1f} ms of this"
+        f" process's CPU each); latency p50 {r['p50_ms']:6.1f} ms,"
         f" p99 {r['p99_ms']:6.1f} ms; one user alone: p50 {r['alone_p50_ms']:5.1f} ms,"
         f" p99 {r['alone_p99_ms']:5.1f} ms; failed sends {r['failed_sends']}"
     )
@@ -342,7 +384,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, users = args.child[0], int(args.child[1])
-        coro = _nudgebot(args.pg, users) if kind == "nudgebot" else _echo(users)
+        if kind == "nudgebot":
+            coro = _nudgebot(args.pg, users)
+        else:
+            coro = _echo(users, buttons=kind == "echo-buttons")
         print(json.dumps(asyncio.run(coro)))
         return
     print(
@@ -352,10 +397,14 @@ def main() -> None:
     )
     bot = _child("nudgebot", str(args.users))
     print(_line("nudgebot", bot) + f"; {bot['promises']:,} promises stored")
-    echo = _child("echo", str(args.users))
-    print(_line("echo bot", echo))
-    ratio = bot["rate"] / echo["rate"]
-    print(f"  updates/s of nudgebot / echo bot: {ratio:.2f} (goal ≥ 0.5)")
+    peer = _child("echo-buttons", str(args.users))
+    print(_line("echo bot", peer) + " (one text, then button presses, as the promise flow)")
+    texts = _child("echo", str(args.users))
+    print(_line("echo bot", texts) + " (texts only)")
+    print(
+        f"  updates/s of nudgebot / echo bot: {bot['rate'] / peer['rate']:.2f} (goal ≥ 0.5);"
+        f" against the texts-only echo bot {bot['rate'] / texts['rate']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ STALE = N_(
 )
 CANCELLED = N_("Cancelled. Nothing was changed.")
 NOTHING_OWED = N_("There is nothing to pay right now. Thank you!")
+TRY_AGAIN = N_(
+    "Sorry, something went wrong on our side and your message was not handled. Please try"
+    " again in a minute."
+)
 NOT_UNDERSTOOD = N_("Sorry, I did not understand that. Here is what I can help with:")
 
 # Promise to pay
@@ -42,6 +46,7 @@ PROMISE_DATE_TOO_LATE = N_("Please choose a date no later than {last}.")
 PROMISE_DATE_UNREADABLE = N_(
     "Sorry, I could not read that date. Please type it like {example}, or choose a button."
 )
+PROMISE_DATE_IN_TEXT_UNREADABLE = N_("Sorry, I could not read the date in your message.")
 PROMISE_HOW_MUCH = N_(
     "How much will you pay by {date}? Choose the full amount, or type an amount of at least {minimum}."
 )
@@ -99,3 +104,16 @@ PLAN_TOO_MANY = N_("That would take more than {count} payments. Please type a la
 PLAN_TOO_SMALL = N_(
     "This amount is small enough to pay in one go. You can pay it with the buttons below."
 )
+
+# The bot's command menu in Telegram (setMyCommands), one description per command
+COMMANDS = {
+    "start": N_("Start, or get messages again after stopping them"),
+    "menu": N_("What you owe and what you can do"),
+    "balance": N_("See what you owe"),
+    "promise": N_("Promise to pay by a date"),
+    "plan": N_("Propose a repayment plan"),
+    "person": N_("Talk to a person"),
+    "language": N_("Change the language"),
+    "cancel": N_("Cancel what we are doing"),
+    "stop": N_("Stop reminder messages"),
+}

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.accounts.csvfile import CsvRow, RowError, read_rows
@@ -25,6 +24,7 @@ from bot.accounts.rows import (
     validate_payment,
 )
 from bot.db.base import utcnow
+from bot.db.engine import dialect_insert
 from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone, Payment
 from bot.money import MoneyError, to_minor
 from bot.promises.events import payments_recorded
@@ -50,12 +50,6 @@ class ImportReport:
     def imported(self) -> int:
         """Rows that landed (new, changed or already identical)."""
         return self.created + self.updated + self.unchanged
-
-
-def _insert(session: AsyncSession, model: Any) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -115,7 +109,7 @@ async def _upsert_accounts(
 ) -> None:
     now = utcnow()
     debtors = {row.debtor_ref: row for row in batch}  # the last row of a debtor wins
-    stmt = _insert(session, Debtor)
+    stmt = dialect_insert(session, Debtor)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[Debtor.debtor_ref],
@@ -146,7 +140,7 @@ async def _upsert_accounts(
     )
     phones = {(debtor_ids[r.debtor_ref], r.phone_e164) for r in batch}
     await session.execute(
-        _insert(session, DebtorPhone).on_conflict_do_nothing(),
+        dialect_insert(session, DebtorPhone).on_conflict_do_nothing(),
         [{"debtor_id": d, "phone_e164": p, "created_at": now} for d, p in sorted(phones)],
     )
     existing = {
@@ -194,7 +188,7 @@ async def _upsert_accounts(
             }
         )
     if values:
-        stmt = _insert(session, Account)
+        stmt = dialect_insert(session, Account)
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[Account.account_ref],
@@ -306,7 +300,7 @@ async def apply_payments(session: AsyncSession, payments: list[dict[str, Any]]) 
     inserted = (
         (
             await session.execute(
-                _insert(session, Payment)
+                dialect_insert(session, Payment)
                 .values([{**p, "created_at": now} for p in payments])
                 .on_conflict_do_nothing(index_elements=[Payment.payment_ref])
                 .returning(Payment.payment_ref)

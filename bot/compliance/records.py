@@ -6,10 +6,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.engine import dialect_insert
 from bot.db.models import AuditEvent, ContactLog, ContactStatus, Direction
 
 
-def log_inbound(
+async def log_inbound(
     session: AsyncSession,
     *,
     channel: str,
@@ -18,26 +19,29 @@ def log_inbound(
     kind: str,
     text: str | None,
     message_id: int | None,
+    update_id: int | None,
     at: datetime,
-) -> ContactLog:
-    """Record a message a person sent us."""
-    entry = ContactLog(
-        debtor_id=debtor_id,
-        channel=channel,
-        chat_id=chat_id,
-        direction=Direction.IN,
-        kind=kind,
-        text=text,
-        telegram_message_id=message_id,
-        status=ContactStatus.RECEIVED,
-        created_at=at,
+) -> bool:
+    """Record a message a person sent us; False when this update is on record already (the
+    channel delivered it again), and then nothing is written."""
+    row = dict(
+        debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.IN, kind=kind,
+        text=text, telegram_message_id=message_id, update_id=update_id,
+        status=ContactStatus.RECEIVED, created_at=at,
+    )  # fmt: skip
+    statement = dialect_insert(session, ContactLog).values(row)
+    if update_id is None:
+        await session.execute(statement)
+        return True
+    inserted = await session.execute(
+        statement.on_conflict_do_nothing(index_elements=["channel", "update_id"]).returning(
+            ContactLog.id
+        )
     )
-    session.add(entry)
-    return entry
+    return inserted.first() is not None
 
 
-def log_outbound(
-    session: AsyncSession,
+def outbound_row(
     *,
     channel: str,
     chat_id: int,
@@ -49,25 +53,15 @@ def log_outbound(
     message_id: int | None,
     error: str | None,
     at: datetime,
-) -> ContactLog:
-    """Record a message we sent, or tried to send (``error`` set when it failed)."""
-    entry = ContactLog(
-        debtor_id=debtor_id,
-        channel=channel,
-        chat_id=chat_id,
-        direction=Direction.OUT,
-        kind=kind,
-        text=text,
-        template_key=template_key,
-        template_version=template_version,
-        telegram_message_id=message_id,
+) -> dict[str, object]:
+    """The contact-log row of a message we sent, or tried to send (``error`` set)."""
+    return dict(
+        debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.OUT,
+        kind=kind, text=text, template_key=template_key, template_version=template_version,
+        telegram_message_id=message_id, error=error, created_at=at,
         status=ContactStatus.FAILED if error else ContactStatus.SENT,
-        error=error,
-        created_at=at,
         sent_at=None if error else at,
-    )
-    session.add(entry)
-    return entry
+    )  # fmt: skip
 
 
 def audit(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, BigId, IdMixin, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from bot.db.models_people import Debtor
 
 
 class Direction(StrEnum):
@@ -46,6 +50,8 @@ class ChannelLink(IdMixin, Base):
     failed_attempts: Mapped[int] = mapped_column(Integer(), default=0)
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    # Loaded with the link when a chat writes (see Linking.link_of), never lazily.
+    debtor: Mapped[Debtor] = relationship(lazy="raise")
 
 
 class LinkToken(IdMixin, Base):
@@ -67,7 +73,11 @@ class ContactLog(IdMixin, Base):
     """Every message in and out, kept as the record of contact."""
 
     __tablename__ = "contact_log"
-    __table_args__ = (Index(None, "debtor_id", "created_at"),)
+    __table_args__ = (
+        Index(None, "debtor_id", "created_at"),
+        # An update Telegram delivers again (a lost answer, another process) is handled once.
+        Index(None, "channel", "update_id", unique=True),
+    )
 
     debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"))
     channel: Mapped[str] = mapped_column(String(16))
@@ -79,6 +89,8 @@ class ContactLog(IdMixin, Base):
     template_version: Mapped[int | None] = mapped_column(Integer())
     text: Mapped[str | None] = mapped_column(Text())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger())
+    # The channel's id of the update a message in came with; none for messages out.
+    update_id: Mapped[int | None] = mapped_column(BigInteger())
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

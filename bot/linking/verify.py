@@ -13,6 +13,7 @@ from typing import Any
 import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from bot import labels
 from bot.accounts.names import greeting_name
@@ -66,18 +67,19 @@ class Linking:
         }
 
     async def link_of(self, s: AsyncSession, chat: Chat) -> ChannelLink | None:
-        """The link of this chat, if any."""
+        """The link of this chat, if any, with its debtor loaded into the session."""
         return (
             await s.execute(
-                select(ChannelLink).where(
-                    ChannelLink.channel == chat.channel, ChannelLink.chat_id == chat.chat_id
-                )
+                select(ChannelLink)
+                .options(joinedload(ChannelLink.debtor))
+                .where(ChannelLink.channel == chat.channel, ChannelLink.chat_id == chat.chat_id)
             )
         ).scalar_one_or_none()
 
-    async def start(self, s: AsyncSession, chat: Chat, payload: str, now: datetime) -> Outcome:
+    async def start(
+        self, s: AsyncSession, chat: Chat, link: ChannelLink | None, payload: str, now: datetime
+    ) -> Outcome:
         """``/start`` with or without a deep-link token."""
-        link = await self.link_of(s, chat)
         token = await find_live_token(s, payload, now) if payload else None
         if link is not None and link.verified_at is not None:
             await opt_in(s, await s.get(Debtor, link.debtor_id), now, via="/start")
@@ -128,10 +130,15 @@ class Linking:
         return Outcome(token.debtor_id, [greeting])
 
     async def contact(
-        self, s: AsyncSession, chat: Chat, contact_user_id: int | None, phone: str, now: datetime
+        self,
+        s: AsyncSession,
+        chat: Chat,
+        link: ChannelLink | None,
+        contact_user_id: int | None,
+        phone: str,
+        now: datetime,
     ) -> Outcome:
         """A shared contact: verifies when it is the sender's own and the phone matches."""
-        link = await self.link_of(s, chat)
         if link is None:
             return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
         if link.verified_at is not None:
@@ -145,9 +152,10 @@ class Linking:
             return await self._verified(s, link, token, now, "contact")
         return await self._fail(s, link, token, now, "verify_failed")
 
-    async def text(self, s: AsyncSession, chat: Chat, text: str, now: datetime) -> Outcome | None:
+    async def text(
+        self, s: AsyncSession, chat: Chat, link: ChannelLink | None, text: str, now: datetime
+    ) -> Outcome | None:
         """Free text from a chat that is not verified yet; None when the chat is verified."""
-        link = await self.link_of(s, chat)
         if link is None:
             return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
         if link.verified_at is not None:
@@ -168,18 +176,20 @@ class Linking:
             return await self._verified(s, link, token, now, "knowledge")
         return await self._fail(s, link, token, now, "verify_failed")
 
-    async def unverified_prompt(self, s: AsyncSession, chat: Chat, now: datetime) -> Outcome:
+    async def unverified_prompt(
+        self, s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime
+    ) -> Outcome:
         """What to say to anything else (a button, a sticker) before verification."""
-        link = await self.link_of(s, chat)
         if link is None:
             return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
         if await self._live_token_of(s, link, now) is None:
             return await self._dead_link(s, link, chat)
         return await self._verify_needed(s, link)
 
-    async def stop(self, s: AsyncSession, chat: Chat, now: datetime, via: str) -> Outcome:
+    async def stop(
+        self, s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime, via: str
+    ) -> Outcome:
         """Opt the chat's debtor out of proactive messages and confirm it."""
-        link = await self.link_of(s, chat)
         debtor = await s.get(Debtor, link.debtor_id) if link is not None else None
         if debtor is not None:
             await opt_out(s, debtor, now, via=via)
@@ -265,6 +275,9 @@ class Linking:
 
     async def _summary_outcome(self, s: AsyncSession, debtor_id: int, *, greet: bool) -> Outcome:
         debtor = await s.get(Debtor, debtor_id)
+        if debtor.deceased_at is not None:
+            # Whoever writes now is not the debtor: nothing about the debt, as in the dialogues.
+            return Outcome(debtor_id, [await self._message(s, "deceased_ack", debtor.locale)])
         messages = []
         if greet:
             messages.append(

@@ -31,11 +31,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import FromClause, Subquery
 
 from bot.db.base import UTCDateTime
+from bot.db.engine import dialect_insert
 from bot.db.models import (
     Account,
     AccountStatus,
@@ -156,11 +156,6 @@ def stage_reminders(policy: Policy, source: FromClause) -> Select[Any]:
     )
 
 
-def _insert(session: AsyncSession, model: Any) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 async def clocks_for_all_zones(
     session: AsyncSession, policy: Policy, now: datetime
 ) -> list[ZoneClock]:
@@ -213,7 +208,7 @@ async def _plan_reminders(session: AsyncSession, policy: Policy, now: datetime) 
         "status", "attempts",
     ]  # fmt: skip
     stmt = (
-        _insert(session, ReminderOutbox)
+        dialect_insert(session, ReminderOutbox)
         .from_select(columns, source)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
@@ -242,7 +237,7 @@ async def _open_final_tickets(session: AsyncSession, policy: Policy, now: dateti
         or_(c.reason.is_(None), c.reason.in_(ESCALATE_DESPITE)),
     )
     stmt = (
-        _insert(session, HandoffTicket)
+        dialect_insert(session, HandoffTicket)
         .from_select(
             ["debtor_id", "status", "reasons", "opened_at", "created_at", "updated_at"], debtors
         )

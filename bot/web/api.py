@@ -17,6 +17,7 @@ from bot.accounts.csvfile import CsvRow
 from bot.accounts.importer import apply_payments
 from bot.accounts.rows import PaymentRow, validate_payment
 from bot.db.base import utcnow
+from bot.db.engine import retrying
 from bot.db.models import Account, Payment
 from bot.money import MoneyError, check_currency, from_minor, to_minor
 from bot.promises.events import payments_recorded
@@ -75,8 +76,8 @@ async def post_payment(request: web.Request) -> web.Response:
         return _error(400, "the body is not JSON")
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
-    async with request.app[SESSIONS].begin() as session:
-        return await _record(session, body, request.app[POLICY])
+    policy = request.app[POLICY]
+    return await retrying(request.app[SESSIONS], lambda s: _record(s, body, policy))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -27,7 +27,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
-    """Accept an update from Telegram only with the right secret token, then queue it."""
+    """Accept an update from Telegram only with the right secret token, and handle it."""
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), request.app[WEBHOOK_SECRET].encode()):
         log.warning("webhook request with a missing or wrong secret token refused")
@@ -40,7 +40,11 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     update = Update.de_json(payload, application.bot)
     if update is None:
         return web.json_response({"ok": False, "error": "not an update"}, status=400)
-    await application.update_queue.put(update)
+    # Answered once handled, not once queued: a process that dies while handling gives no
+    # answer, so Telegram delivers the update again (to this or another process), and its
+    # queue per chat holds the next message of that chat until then. A delivery the bot has
+    # on record already is recognised and not answered twice (see handlers._turn).
+    await application.process_update(update)
     return web.json_response({"ok": True})
 
 

@@ -1,12 +1,13 @@
-"""Webhook delivery: secret header, in-order retries, and the getUpdates conflict."""
+"""Webhook delivery: secret header, in-order retries, Telegram's queues, getUpdates conflict."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import web
-from telegram import Bot, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Conflict
 
 from bot.sandbox import BotApiServer
@@ -99,3 +100,109 @@ async def test_get_updates_conflicts_while_a_webhook_is_set(
     await tg.delete_webhook(drop_pending_updates=True)
     assert (await tg.get_webhook_info()).url == ""
     assert await tg.get_updates() == ()
+
+
+@dataclass
+class Gate:
+    """A webhook endpoint that holds every request until opened, counting what is in flight."""
+
+    url: str = ""
+    arrived: list[dict[str, Any]] = field(default_factory=list)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Note the update, then wait for the gate to open before accepting it."""
+        self.arrived.append(await request.json())
+        async with self.changed:
+            self.changed.notify_all()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await self.opened.wait()
+        self.in_flight -= 1
+        return web.Response()
+
+    def texts(self) -> list[str]:
+        """What arrived so far: message texts, and button data for presses."""
+        return [
+            u["message"]["text"] if "message" in u else u["callback_query"]["data"]
+            for u in self.arrived
+        ]
+
+    async def until(self, count: int) -> None:
+        """Wait until ``count`` requests arrived, then a moment more for any that should not."""
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(lambda: len(self.arrived) >= count)
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def gate() -> AsyncIterator[Gate]:
+    """Serve a Gate on a free local port."""
+    hook = Gate()
+    app = web.Application()
+    app.router.add_post("/hook", hook.handle)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    hook.url = f"http://{host}:{port}/hook"
+    yield hook
+    hook.opened.set()
+    await runner.cleanup()
+
+
+async def test_chats_are_delivered_side_by_side_and_each_chat_in_order(
+    server: BotApiServer, tg: Bot, gate: Gate
+) -> None:
+    await tg.set_webhook(gate.url)
+    server.send_text(BOT_NAME, 5001, "a1")
+    await gate.until(1)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Go", callback_data="go")]])
+    sent = await tg.send_message(5001, "Choose", reply_markup=keyboard)
+    server.send_text(BOT_NAME, 5001, "a2")
+    server.send_text(BOT_NAME, 5002, "b1")
+    server.press_button(BOT_NAME, 5001, sent.message_id, "go")
+
+    # Like Telegram: the next message of a chat waits for its previous one to be accepted,
+    # while another chat's messages and this chat's button presses do not wait.
+    await gate.until(3)
+    assert gate.texts() == ["a1", "b1", "go"]
+    assert (await tg.get_webhook_info()).pending_update_count == 4
+
+    gate.opened.set()
+    await server.wait_until(BOT_NAME, lambda: server.stats(BOT_NAME)["webhook_deliveries"] == 4)
+    assert gate.texts() == ["a1", "b1", "go", "a2"]
+    assert (gate.most_in_flight, server.stats(BOT_NAME)["pending_updates"]) == (3, 0)
+
+
+async def test_max_connections_one_delivers_one_update_at_a_time(
+    server: BotApiServer, tg: Bot, gate: Gate
+) -> None:
+    await tg.set_webhook(gate.url, max_connections=1)
+    for user, text in ((5001, "a1"), (5002, "b1"), (5003, "c1")):
+        server.send_text(BOT_NAME, user, text)
+
+    await gate.until(1)
+    assert gate.texts() == ["a1"]
+    gate.opened.set()
+    await server.wait_until(BOT_NAME, lambda: server.stats(BOT_NAME)["webhook_deliveries"] == 3)
+    assert (gate.texts(), gate.most_in_flight) == (["a1", "b1", "c1"], 1)
+
+
+async def test_a_refused_update_holds_back_its_own_chat_only(
+    server: BotApiServer, tg: Bot, receiver: Receiver
+) -> None:
+    receiver.failures = 1
+    server.webhooks.retry_delay = 0.5
+    await tg.set_webhook(receiver.url)
+    server.send_text(BOT_NAME, 5001, "a1")
+    await server.wait_until(BOT_NAME, lambda: server.stats(BOT_NAME)["webhook_failures"] == 1)
+    server.send_text(BOT_NAME, 5001, "a2")
+    server.send_text(BOT_NAME, 5002, "b1")
+
+    await server.wait_until(BOT_NAME, lambda: len(receiver.received) == 3)
+    assert [u["message"]["text"] for u in receiver.received] == ["b1", "a1", "a2"]
+    assert receiver.attempts == 4

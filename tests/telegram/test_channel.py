@@ -10,12 +10,13 @@ import sys
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.app import running
 from bot.channels.base import ChannelUnreachable, OutMessage
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.cli import main
+from bot.db.engine import is_sqlite
 from bot.db.models import ChannelLink, ContactLog
 from bot.sandbox import RateLimits
 from tests.telegram.conftest import ALICE, BOT, TOKEN, World, bot_settings, seed
@@ -75,6 +76,69 @@ async def test_a_block_marks_the_chat_unreachable_and_is_never_retried(world: Wo
     await world.say(ALICE, "hello again", expect=4)
     async with world.sessions() as s:
         assert (await s.execute(select(ChannelLink))).scalar_one().unreachable_at is None
+
+
+@pytest.mark.parametrize("world", ["polling"], indirect=True)
+async def test_a_database_restart_costs_the_debtor_nothing(world: World, database_url):
+    if is_sqlite(database_url):
+        pytest.skip("a PostgreSQL server restart; SQLite has no connections to lose")
+    await _verify_alice(world)
+    await _recorded(world, 3)
+    # Cut every connection the bot holds, as a restart of the server does.
+    async with world.sessions.begin() as s:
+        cut = await s.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        assert cut.scalar_one() >= 1
+
+    texts = await world.say(ALICE, "/balance", expect=4)
+    assert "ACC-1001" in texts[-1]
+    logged = await _recorded(world, 4)
+    assert logged[-2] == ("in", "/balance") and "ACC-1001" in logged[-1].text
+
+
+@pytest.mark.parametrize("world", ["polling"], indirect=True)
+async def test_a_failure_gets_an_apology_and_logs_nothing_the_debtor_wrote(
+    world: World, caplog: pytest.LogCaptureFixture
+):
+    await _verify_alice(world)
+    await _recorded(world, 3)
+    # The contact log cannot be written (as with a broken migration): the turn fails.
+    async with world.sessions.begin() as s:
+        await s.execute(text("ALTER TABLE contact_log RENAME TO contact_log_away"))
+    try:
+        texts = await world.say(ALICE, "my secret is 4242 and I lost my job", expect=4)
+    finally:
+        async with world.sessions.begin() as s:
+            await s.execute(text("ALTER TABLE contact_log_away RENAME TO contact_log"))
+    assert texts[-1] == (
+        "Sorry, something went wrong on our side and your message was not handled. Please try"
+        " again in a minute."
+    )
+    assert "an update could not be handled" in caplog.text
+    assert "4242" not in caplog.text and "lost my job" not in caplog.text
+
+    texts = await world.say(ALICE, "/balance", expect=5)  # and the next message is answered
+    assert "ACC-1001" in texts[-1]
+
+
+async def _recorded(world: World, sent: int) -> list:
+    """The contact log once it holds ``sent`` messages out (each is recorded just after
+    Telegram accepts it)."""
+    for _ in range(50):
+        async with world.sessions() as s:
+            logged = (
+                await s.execute(
+                    select(ContactLog.direction, ContactLog.text).order_by(ContactLog.id)
+                )
+            ).all()
+        if [row.direction for row in logged].count("out") == sent:
+            return logged
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{sent} messages out were not recorded: {logged}")
 
 
 async def test_a_429_is_honoured_nothing_lost_nothing_doubled(

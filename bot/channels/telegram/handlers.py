@@ -1,7 +1,7 @@
 """python-telegram-bot handlers: thin callbacks that hand each update to the domain.
 
-Every update is logged first (group -1). Updates of one chat are handled one at a time in this
-process; each runs in one database transaction, and replies go out after it commits.
+Every update is logged in the same transaction that handles it. Updates of one chat are handled
+one at a time in this process; replies go out after the transaction commits.
 """
 
 from __future__ import annotations
@@ -23,17 +23,19 @@ from telegram.ext import (
     CommandHandler,
     ExtBot,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
-from bot.channels.base import ChannelUnreachable, ReplyKeyboard
+from bot import labels
+from bot.channels.base import ChannelUnreachable, OutMessage, ReplyKeyboard
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
-from bot.db.models import Debtor
+from bot.db.engine import retrying
+from bot.db.models import ChannelLink, Debtor
 from bot.dialogues.engine import Input
 from bot.dialogues.router import Dialogues
+from bot.i18n import translator
 from bot.linking.verify import Chat, Linking, Outcome
 
 log = logging.getLogger(__name__)
@@ -70,25 +72,86 @@ def _chat(update: Update) -> Chat:
     )
 
 
-Step = Callable[[AsyncSession, Chat, datetime], Awaitable[Outcome | None]]
-COMMANDS = ("menu", "cancel", "promise", "language", "balance")
+Step = Callable[[AsyncSession, Chat, ChannelLink | None, datetime], Awaitable[Outcome | None]]
+COMMANDS = ("menu", "balance", "promise", "plan", "person", "language", "cancel")
 # Longer messages are answered, but only their beginning is read (Telegram allows 4096).
 MAX_TEXT = 1000
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What the person sent, as the contact log keeps it."""
+
+    update_id: int
+    kind: str  # "text", "command", "callback", "contact" or "other"
+    text: str | None
+    message_id: int | None
+
+
+def _heard(update: Update) -> Heard | None:
+    message, query = update.effective_message, update.callback_query
+    if query is not None:
+        return Heard(update.update_id, "callback", query.data, None)
+    if message is None:
+        return None
+    if message.contact is not None:
+        # Only the last two digits of a shared phone number are kept.
+        phone = message.contact.phone_number or ""
+        own = message.contact.user_id == (update.effective_user and update.effective_user.id)
+        text = f"[{'own' if own else 'other'} contact ending {phone[-2:]}]"
+        return Heard(update.update_id, "contact", text, message.message_id)
+    kind = "command" if message.text and message.text.startswith("/") else "text"
+    return Heard(
+        update.update_id, kind if message.text else "other", message.text, message.message_id
+    )
+
+
+async def _record(
+    s: AsyncSession, chat: Chat, link: ChannelLink | None, heard: Heard, now: datetime
+) -> bool:
+    """Log what was heard (False if it was already); a person writing again makes an
+    unreachable chat reachable."""
+    new = await log_inbound(
+        s, channel=CHANNEL, chat_id=chat.chat_id, debtor_id=link.debtor_id if link else None,
+        kind=heard.kind, text=heard.text, message_id=heard.message_id,
+        update_id=heard.update_id, at=now,
+    )  # fmt: skip
+    if new and link is not None and link.unreachable_at is not None:
+        link.unreachable_at, link.unreachable_reason = None, None
+        audit(s, link.debtor_id, "chat_reachable_again", actor="debtor", at=now)
+    return new
+
+
+async def _turn(services: Services, chat: Chat, heard: Heard | None, step: Step) -> Outcome | None:
+    """Log the update and run the step in one transaction; run again if another process took
+    a unique key of this chat at the same moment, or the database dropped the connection.
+
+    An update on record already was handled (or is being handled) by this or another process:
+    Telegram delivered it again after an answer it did not get. It is not answered twice.
+    """
+
+    async def work(s: AsyncSession) -> Outcome | None:
+        now = services.clock()
+        link = await services.linking.link_of(s, chat)
+        if heard is not None and not await _record(s, chat, link, heard, now):
+            log.info("update %d delivered again; it was handled once already", heard.update_id)
+            return None
+        return await step(s, chat, link, now)
+
+    return await retrying(services.sessions, work, also=(IntegrityError,))
+
+
 async def _handle(update: Update, context: BotContext, step: Step) -> None:
-    """Run one domain step in a transaction (retried once on a lost race), then reply."""
-    services, chat = context.services, _chat(update)
+    """Run one domain step in a transaction, then reply; a failure gets an apology."""
+    services, chat, heard = context.services, _chat(update), _heard(update)
     async with services.chat_locks[chat.chat_id]:
-        for attempt in (1, 2):
-            try:
-                async with services.sessions.begin() as s:
-                    outcome = await step(s, chat, services.clock())
-                break
-            except IntegrityError:
-                # Another process handled this chat's previous update at the same moment.
-                if attempt == 2:
-                    raise
+        try:
+            outcome = await _turn(services, chat, heard, step)
+        except Exception:
+            # Nothing about the person or the update goes to the log, only where it failed.
+            log.exception("an update could not be handled; the person was asked to retry")
+            await _apologise(services, chat, heard)
+            return
         if outcome is None:
             return
         # Only the contact-sharing keyboard has labels to translate here.
@@ -105,6 +168,25 @@ async def _handle(update: Update, context: BotContext, step: Step) -> None:
                 return
 
 
+async def _apologise(services: Services, chat: Chat, heard: Heard | None) -> None:
+    """Keep the record of what was sent if the database allows, and ask to try again."""
+    debtor_id, locale = None, chat.language_code
+    try:
+        async with services.sessions.begin() as s:
+            link = await services.linking.link_of(s, chat)
+            if link is not None:
+                debtor_id, locale = link.debtor_id, link.debtor.locale
+            if heard is not None:
+                await _record(s, chat, link, heard, services.clock())
+    except Exception:
+        log.warning("an update could not be recorded either; the database may be unavailable")
+    sorry = OutMessage(translator(locale)(labels.TRY_AGAIN), kind="reply")
+    try:
+        await services.sender.send(chat.chat_id, sorry, debtor_id=debtor_id)
+    except Exception:
+        log.warning("the apology could not be sent or recorded")
+
+
 async def _locale_of(services: Services, debtor_id: int | None, chat: Chat) -> str | None:
     if debtor_id is None:
         return chat.language_code
@@ -113,71 +195,44 @@ async def _locale_of(services: Services, debtor_id: int | None, chat: Chat) -> s
         return debtor.locale if debtor else chat.language_code
 
 
-async def record_update(update: Update, context: BotContext) -> None:
-    """Log every incoming message, contact and button press in the contact log."""
-    message, query = update.effective_message, update.callback_query
-    if update.effective_chat is None:
-        return
-    if query is not None:
-        kind, text, message_id = "callback", query.data, None
-    elif message is not None and message.contact is not None:
-        phone = message.contact.phone_number or ""
-        own = message.contact.user_id == (update.effective_user and update.effective_user.id)
-        kind = "contact"
-        text = f"[{'own' if own else 'other'} contact ending {phone[-2:]}]"
-        message_id = message.message_id
-    elif message is not None:
-        is_command = bool(message.text and message.text.startswith("/"))
-        kind = "command" if is_command else ("text" if message.text else "other")
-        text, message_id = message.text, message.message_id
-    else:
-        return
-    services, chat = context.services, _chat(update)
-    async with services.sessions.begin() as s:
-        link = await services.linking.link_of(s, chat)
-        now = services.clock()
-        log_inbound(
-            s, channel=CHANNEL, chat_id=chat.chat_id, debtor_id=link.debtor_id if link else None,
-            kind=kind, text=text, message_id=message_id, at=now,
-        )  # fmt: skip
-        if link is not None and link.unreachable_at is not None:
-            link.unreachable_at, link.unreachable_reason = None, None
-            audit(s, link.debtor_id, "chat_reachable_again", actor="debtor", at=now)
-
-
 async def on_start(update: Update, context: BotContext) -> None:
     """/start, with a deep-link token or without."""
     payload = context.args[0] if context.args else ""
     linking = context.services.linking
-    await _handle(update, context, lambda s, chat, now: linking.start(s, chat, payload, now))
+    await _handle(
+        update, context, lambda s, chat, link, now: linking.start(s, chat, link, payload, now)
+    )
 
 
 async def on_stop(update: Update, context: BotContext) -> None:
     """/stop: no more proactive messages, confirmed at once."""
     linking = context.services.linking
-    await _handle(update, context, lambda s, chat, now: linking.stop(s, chat, now, via="/stop"))
+    await _handle(
+        update, context, lambda s, chat, link, now: linking.stop(s, chat, link, now, via="/stop")
+    )
 
 
 async def on_contact(update: Update, context: BotContext) -> None:
     """A shared contact: the identity check."""
     contact = update.effective_message.contact
     linking = context.services.linking
-    await _handle(
-        update,
-        context,
-        lambda s, chat, now: linking.contact(s, chat, contact.user_id, contact.phone_number, now),
-    )
+
+    def step(s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime):
+        return linking.contact(s, chat, link, contact.user_id, contact.phone_number, now)
+
+    await _handle(update, context, step)
 
 
 def _converse(services: Services, inp: Input) -> Step:
     """A step that answers a verified chat through the dialogues, anyone else through linking."""
 
-    async def step(s: AsyncSession, chat: Chat, now: datetime) -> Outcome | None:
-        link = await services.linking.link_of(s, chat)
+    async def step(
+        s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime
+    ) -> Outcome | None:
         if link is None or link.verified_at is None:
             if inp.kind == "text":
-                return await services.linking.text(s, chat, inp.text, now)
-            return await services.linking.unverified_prompt(s, chat, now)
+                return await services.linking.text(s, chat, link, inp.text, now)
+            return await services.linking.unverified_prompt(s, chat, link, now)
         messages = await services.dialogues.handle(
             s, channel=chat.channel, chat_id=chat.chat_id, debtor_id=link.debtor_id, inp=inp,
             now=now,
@@ -193,7 +248,9 @@ async def on_text(update: Update, context: BotContext) -> None:
     services = context.services
     if is_stop_request(text):
         await _handle(
-            update, context, lambda s, chat, now: services.linking.stop(s, chat, now, via="text")
+            update,
+            context,
+            lambda s, chat, link, now: services.linking.stop(s, chat, link, now, via="text"),
         )
         return
     await _handle(update, context, _converse(services, Input("text", text=text[:MAX_TEXT])))
@@ -209,7 +266,7 @@ async def on_callback(update: Update, context: BotContext) -> None:
 
 
 async def on_command(update: Update, context: BotContext) -> None:
-    """/menu, /cancel, /promise, /language, /balance."""
+    """/menu, /balance, /promise, /plan, /person, /language, /cancel."""
     name = (update.effective_message.text or "/").split()[0][1:].split("@")[0].lower()
     await _handle(update, context, _converse(context.services, Input("command", text=name)))
 
@@ -219,9 +276,15 @@ async def on_other(update: Update, context: BotContext) -> None:
     await _handle(update, context, _converse(context.services, Input("command", text="menu")))
 
 
+async def on_error(update: object, context: BotContext) -> None:
+    """What escaped a handler (a reply that could not be sent or recorded): logged without the
+    update, which holds what a person wrote."""
+    log.error("an update's handling failed", exc_info=context.error)
+
+
 def install(application: Application) -> None:
     """Register every handler; the order is the routing table."""
-    application.add_handler(TypeHandler(Update, record_update), group=-1)
+    application.add_error_handler(on_error)
     application.add_handler(CommandHandler("start", on_start))
     application.add_handler(CommandHandler("stop", on_stop))
     application.add_handler(CommandHandler(COMMANDS, on_command))

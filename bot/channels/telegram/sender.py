@@ -26,7 +26,8 @@ from bot.channels.base import (
     ReplyKeyboard,
     TransientSendError,
 )
-from bot.compliance.records import log_outbound
+from bot.compliance.recorder import OutboundRecorder
+from bot.compliance.records import outbound_row
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink
 from bot.i18n import translator
@@ -72,6 +73,7 @@ class TelegramSender:
     def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.bot = bot
         self.sessions = sessions
+        self.recorder = OutboundRecorder(sessions)
 
     async def send(
         self,
@@ -122,12 +124,10 @@ class TelegramSender:
         message_id: int | None,
         error: str | None,
     ) -> int:
-        async with self.sessions.begin() as s:
-            entry = log_outbound(
-                s, channel=CHANNEL, chat_id=chat_id, debtor_id=debtor_id, kind=message.kind,
-                text=message.text, template_key=message.template_key,
-                template_version=message.template_version, message_id=message_id, error=error,
-                at=utcnow(),
-            )  # fmt: skip
-            await s.flush()
-            return entry.id
+        row = outbound_row(
+            channel=CHANNEL, chat_id=chat_id, debtor_id=debtor_id, kind=message.kind,
+            text=message.text, template_key=message.template_key,
+            template_version=message.template_version, message_id=message_id, error=error,
+            at=utcnow(),
+        )  # fmt: skip
+        return await self.recorder.record(row)
