@@ -37,7 +37,7 @@ async def ask(turn: Turn) -> None:
 async def ask_dispute_or_complaint(turn: Turn) -> None:
     """Dispute the debt, or complain about how it was handled?"""
     _ = turn._
-    turn.goto(FLOW, "reason")
+    turn.goto(FLOW, "dispute")
     rows = [
         [turn.button(_(labels.SITUATION_DISPUTE), "s:dispute")],
         [turn.button(_(labels.SITUATION_COMPLAINT), "s:complaint")],
@@ -45,39 +45,49 @@ async def ask_dispute_or_complaint(turn: Turn) -> None:
     turn.say(_(labels.DISPUTE_OR_COMPLAINT), [*rows, turn.cancel_row()])
 
 
+def _soon_options(turn: Turn) -> None:
+    _ = turn._
+    days = turn.policy.hardship.max_pause_days
+    turn.goto(FLOW, "soon")
+    turn.say(
+        _(labels.SOON_OPTIONS, days=days),
+        [
+            [Button(_(labels.MENU["promise"]), data="menu:promise")],
+            [Button(_(labels.MENU["plan"]), data="menu:plan")],
+            [turn.button(_(labels.PAUSE, days=days), "s:pause")],
+            turn.cancel_row(),
+        ],
+    )
+
+
 async def prompt(turn: Turn) -> None:
-    """Ask again (after a stale button)."""
-    await ask(turn)
+    """Ask the question of the current step again."""
+    if turn.state.step == "dispute":
+        await ask_dispute_or_complaint(turn)
+    elif turn.state.step == "soon":
+        _soon_options(turn)
+    else:
+        await ask(turn)
 
 
 async def on_text(turn: Turn, text: str) -> None:
     """Free text while choosing: keep it as a note for people, and ask to choose."""
     audit(turn.session, turn.debtor.id, "delay_reason_text", actor="debtor", at=turn.now,
           detail=text[:500])  # fmt: skip
-    await ask(turn)
+    await prompt(turn)
 
 
 async def on_button(turn: Turn, action: str) -> None:
     """One of the situations."""
     reason = action.removeprefix("s:")
     if reason not in KNOWN:
-        await ask(turn)
+        await prompt(turn)
         return
     audit(turn.session, turn.debtor.id, "delay_reason", actor="debtor", at=turn.now, detail=reason)
     turn.goto(None, None)
     _ = turn._
     if reason == "soon":
-        days = turn.policy.hardship.max_pause_days
-        turn.goto(FLOW, "soon")
-        turn.say(
-            _(labels.SOON_OPTIONS, days=days),
-            [
-                [Button(_(labels.MENU["promise"]), data="menu:promise")],
-                [Button(_(labels.MENU["plan"]), data="menu:plan")],
-                [turn.button(_(labels.PAUSE, days=days), "s:pause")],
-                turn.cancel_row(),
-            ],
-        )
+        _soon_options(turn)
     elif reason == "pause":
         until = turn.today + timedelta(days=turn.policy.hardship.max_pause_days)
         turn.debtor.hardship_until = until

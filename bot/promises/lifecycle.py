@@ -14,10 +14,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
+from bot.db.engine import dialect_insert
 from bot.db.models import (
     Debtor,
     OutboxStatus,
@@ -33,7 +33,7 @@ from bot.reminders.policy import Policy
 TEMPLATES = {
     "promise_due": "promise_due_tomorrow",
     "promise_kept": "promise_kept",
-    "promise_partial": "promise_broken",
+    "promise_partial": "promise_partial",
     "promise_broken": "promise_broken",
 }
 
@@ -63,11 +63,9 @@ async def queue_message(
 ) -> None:
     """Queue one proactive message for the dispatcher, once per dedupe key, in the window."""
     clock = zone_clock(debtor.timezone, now, policy.window)
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     not_before = clock.send_from if clock.plannable else clock.opens_at + timedelta(days=1)
     await session.execute(
-        insert(ReminderOutbox)
+        dialect_insert(session, ReminderOutbox)
         .values(
             dedupe_key=dedupe_key, debtor_id=debtor.id, kind=kind, stage=None,
             template_key=template_key, planned_at=now, not_before=not_before,

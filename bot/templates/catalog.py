@@ -55,6 +55,7 @@ MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "promise_due_tomorrow": ("The day before a promised payment", _PROMISE),
     "promise_kept": ("A promise was kept", _PROMISE),
+    "promise_partial": ("A promise was partly kept", {**_PROMISE, "paid_minor": 20000}),
     "promise_broken": ("A promise was not kept", _PROMISE),
     "installment_due": ("An installment of a plan is coming up", _INSTALLMENT),
     "installment_missed": ("An installment was missed; grace period", _INSTALLMENT),

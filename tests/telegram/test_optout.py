@@ -13,13 +13,18 @@ from tests.telegram.conftest import ALICE, BOT, WANG, World
 @pytest.mark.parametrize(
     "text",
     ["STOP", "stop", "Stop!", "ＳＴＯＰ", " stop. ", "/stop", "UNSUBSCRIBE", "退订", "退订！",
-     "取消订阅", "Please stop", "TD"],
+     "取消订阅", "Please stop", "TD", "请停止", "不要再发了", "别再给我发消息了",
+     "请不要再发了，谢谢", "Please stop, thanks!", "Don’t contact me", "stop contacting me"],
 )  # fmt: skip
 def test_stop_requests_are_recognised(text):
     assert is_stop_request(text)
 
 
-@pytest.mark.parametrize("text", ["stopped paying because I lost my job", "2001", "pay", ""])
+@pytest.mark.parametrize(
+    "text",
+    ["stopped paying because I lost my job", "2001", "pay", "", "我不想停止还款", "停止还款",
+     "please", "谢谢", "了", "stop paying?"],
+)  # fmt: skip
 def test_other_messages_are_not_stop_requests(text):
     assert not is_stop_request(text)
 
