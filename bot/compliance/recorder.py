@@ -54,8 +54,9 @@ class OutboundRecorder:
 
     @staticmethod
     async def _write(s: AsyncSession, batch: list[tuple[dict[str, Any], Any]]) -> list[int]:
+        table = ContactLog.__table__  # a plain INSERT, without the ORM's bulk machinery
         inserted = await s.execute(
-            insert(ContactLog).returning(ContactLog.id, sort_by_parameter_order=True),
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
             [row for row, _ in batch],
         )
         return list(inserted.scalars())

@@ -29,13 +29,14 @@ async def log_inbound(
         text=text, telegram_message_id=message_id, update_id=update_id,
         status=ContactStatus.RECEIVED, created_at=at,
     )  # fmt: skip
-    statement = dialect_insert(session, ContactLog).values(row)
+    # The table, not the entity: a plain INSERT skips the ORM's bulk-insert machinery.
+    statement = dialect_insert(session, ContactLog.__table__).values(row)
     if update_id is None:
         await session.execute(statement)
         return True
     inserted = await session.execute(
         statement.on_conflict_do_nothing(index_elements=["channel", "update_id"]).returning(
-            ContactLog.id
+            ContactLog.__table__.c.id
         )
     )
     return inserted.first() is not None

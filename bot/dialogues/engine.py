@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import labels
 from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage
-from bot.db.models import Account, AccountStatus, Debtor, DialogueState
+from bot.db.models import Account, Debtor, DialogueState
+from bot.dialogues.home import open_accounts
 from bot.i18n import translator
 from bot.money import format_money
 from bot.reminders.policy import Policy
@@ -119,16 +120,7 @@ class Turn:
 
     async def open_accounts(self) -> list[Account]:
         """The debtor's open, owed accounts, most overdue first."""
-        rows = await self.session.execute(
-            select(Account)
-            .where(
-                Account.debtor_id == self.debtor.id,
-                Account.status == AccountStatus.OPEN,
-                Account.amount_due_minor > 0,
-            )
-            .order_by(Account.due_date, Account.account_ref)
-        )
-        return list(rows.scalars().all())
+        return await open_accounts(self.session, self.debtor.id)
 
 
 async def load_state(

@@ -15,6 +15,20 @@ from bot.templates.accounts import account_rows, accounts_block, totals
 from bot.templates.store import render
 
 
+async def open_accounts(session: AsyncSession, debtor_id: int) -> list[Account]:
+    """The debtor's open, owed accounts, most overdue first."""
+    rows = await session.execute(
+        select(Account)
+        .where(
+            Account.debtor_id == debtor_id,
+            Account.status == AccountStatus.OPEN,
+            Account.amount_due_minor > 0,
+        )
+        .order_by(Account.due_date, Account.account_ref)
+    )
+    return list(rows.scalars())
+
+
 def menu_buttons(
     debtor: Debtor, accounts: list[Account], payment_url_template: str
 ) -> list[list[Button]]:
@@ -35,19 +49,7 @@ async def home_message(
     session: AsyncSession, debtor: Debtor, *, creditor: str, payment_url_template: str
 ) -> OutMessage:
     """The balance summary with the menu under it."""
-    accounts = list(
-        (
-            await session.execute(
-                select(Account)
-                .where(
-                    Account.debtor_id == debtor.id,
-                    Account.status == AccountStatus.OPEN,
-                    Account.amount_due_minor > 0,
-                )
-                .order_by(Account.due_date, Account.account_ref)
-            )
-        ).scalars()
-    )
+    accounts = await open_accounts(session, debtor.id)
     rows = account_rows(accounts)
     rendered = await render(
         session,
