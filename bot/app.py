@@ -70,7 +70,14 @@ async def running(
             settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter, policy=policy
         )
         # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
-        runner = web.AppRunner(make_web_app(settings, telegram, sessions), handle_signals=False)
+        # A webhook update is answered once handled: a handler must run to its end even if
+        # Telegram hangs up, and a graceful stop waits for the handlers in flight.
+        runner = web.AppRunner(
+            make_web_app(settings, telegram, sessions),
+            handle_signals=False,
+            handler_cancellation=False,
+            shutdown_timeout=60.0,
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
