@@ -330,7 +330,8 @@ async def _echo(users: int, buttons: bool) -> dict[str, Any]:
     server = BotApiServer(rate_limits=RateLimits(enabled=False))
     server.add_bot(TOKEN, username=BOT)
     await server.start()
-    # The same concurrency and polling as nudgebot, so the comparison is of the handling only.
+    # python-telegram-bot's own long polling, with the same concurrency and poll timeout as
+    # nudgebot (whose poller confirms a batch only once it is handled).
     application = (
         Application.builder()
         .token(TOKEN)

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
-from bot.channels.telegram.application import build_application
+from bot.channels.telegram.application import CONCURRENT_UPDATES, build_application
 from bot.channels.telegram.commands import publish_commands
+from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db import migrate
 from bot.db.base import utcnow
@@ -67,7 +68,7 @@ async def running(
             policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
         )
         telegram = build_application(
-            settings, sessions, webhook=webhook, clock=clock, rate_limiter=limiter, policy=policy
+            settings, sessions, clock=clock, rate_limiter=limiter, policy=policy
         )
         # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
         # A webhook update is answered once handled: a handler must run to its end even if
@@ -91,7 +92,7 @@ async def running(
         web_url = f"http://{settings.web_host}:{runner.addresses[0][1]}"
         async with telegram:
             await telegram.start()
-            ticker = None
+            ticker, poller = None, None
             try:
                 if webhook:
                     await telegram.bot.set_webhook(
@@ -101,9 +102,8 @@ async def running(
                     )
                 else:
                     await telegram.bot.delete_webhook()
-                    await telegram.updater.start_polling(
-                        poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
-                    )
+                    poller = Poller(telegram, timeout=POLL_TIMEOUT, concurrency=CONCURRENT_UPDATES)
+                    poller.start()
                 # Updates are already being handled; a failure here is logged and ignored.
                 await publish_commands(telegram.bot)
                 if reminders:
@@ -115,8 +115,8 @@ async def running(
             finally:
                 if ticker is not None:
                     await ticker.stop()
-                if telegram.updater is not None and telegram.updater.running:
-                    await telegram.updater.stop()
+                if poller is not None:
+                    await poller.stop()
                 await runner.cleanup()
                 await telegram.stop()
     finally:

@@ -17,7 +17,7 @@ from bot.channels.base import ChannelUnreachable, OutMessage
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.cli import main
 from bot.db.engine import is_sqlite
-from bot.db.models import ChannelLink, ContactLog
+from bot.db.models import ChannelLink, ContactLog, DialogueState
 from bot.sandbox import RateLimits
 from tests.telegram.conftest import ALICE, BOT, TOKEN, World, bot_settings, seed
 
@@ -252,6 +252,51 @@ async def test_run_stops_gracefully_on_sigterm(sandbox, database_url, tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]
     assert out.decode() == "nudgebot: stopping, finishing work in progress…\n"
     assert TOKEN.split(":")[1] not in err.decode()
+
+
+async def test_a_crash_while_polling_loses_no_update(sandbox, sessions, database_url, tmp_path):
+    tokens = await seed(sessions, tmp_path)
+    env = {
+        **os.environ, "NUDGEBOT_DATABASE_URL": database_url, "NUDGEBOT_BOT_TOKEN": TOKEN,
+        "NUDGEBOT_TELEGRAM_API_URL": sandbox.base_url, "NUDGEBOT_WEB_PORT": "0",
+    }  # fmt: skip
+
+    async def start() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert (await asyncio.wait_for(proc.stdout.readline(), 30)).startswith(b"nudgebot is")
+        return proc
+
+    first = await start()
+    sandbox.send_text(BOT, ALICE, f"/start {tokens['D-001']}")
+    await sandbox.wait_for_bot_messages(BOT, ALICE["id"], 1, within=10)
+    sandbox.share_contact(BOT, ALICE, phone_number="14155550132")
+    await sandbox.wait_for_bot_messages(BOT, ALICE["id"], 3, within=10)
+
+    # Alice's next update is fetched, but its turn waits on a lock this test holds ...
+    async with sessions.begin() as s:
+        await s.execute(
+            select(DialogueState).where(DialogueState.chat_id == ALICE["id"]).with_for_update()
+        )
+        sandbox.send_text(BOT, ALICE, "/balance")
+        await asyncio.sleep(1.5)
+        # ... and Telegram still holds it: nothing confirms an update before it is handled.
+        assert [u["message"]["text"] for u in sandbox.bot(BOT).updates] == ["/balance"]
+        first.kill()  # the process dies while handling it
+        await first.wait()
+
+    second = await start()
+    try:
+        messages = await sandbox.wait_for_bot_messages(BOT, ALICE["id"], 4, within=15)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.communicate(), 30)
+    assert "ACC-1001" in messages[-1]["text"]
+    async with sessions() as s:
+        heard = await s.execute(select(ContactLog.text).where(ContactLog.direction == "in"))
+    assert [t for t in heard.scalars() if t == "/balance"] == ["/balance"]
 
 
 async def test_a_taken_port_is_one_clear_line(sandbox, database_url, tmp_path):

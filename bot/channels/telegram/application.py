@@ -28,7 +28,6 @@ def build_application(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     *,
-    webhook: bool = False,
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: ChatRateLimiter | None = None,
     policy: Policy | None = None,
@@ -44,9 +43,9 @@ def build_application(
         .rate_limiter(rate_limiter or ChatRateLimiter())
         .context_types(ContextTypes(context=handlers.BotContext))
         .concurrent_updates(CONCURRENT_UPDATES)
+        # Updates come from our Poller or the webhook route, never python-telegram-bot's Updater.
+        .updater(None)
     )
-    if webhook:
-        builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = handlers.Services(
         sessions=sessions,

@@ -1,0 +1,108 @@
+"""Long polling that confirms updates to Telegram only once they are handled.
+
+python-telegram-bot's ``Updater`` confirms a batch of updates when it fetches the next one, so
+updates fetched but not yet handled are lost when the process dies. Here each batch is handled
+first (the chats side by side, each chat's updates in order) and only then confirmed by asking
+for the next. After a crash Telegram delivers the unconfirmed updates again; those already
+handled are on record in the contact log and skipped (see ``handlers._turn``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.ext import Application
+
+log = logging.getLogger(__name__)
+
+# Waits between failed polls grow from the first to the last.
+BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def _seconds(period: float | timedelta) -> float:
+    return period.total_seconds() if isinstance(period, timedelta) else float(period)
+
+
+class Poller:
+    """Fetch, handle, then confirm; one batch at a time."""
+
+    def __init__(self, application: Application, *, timeout: int, concurrency: int) -> None:
+        self.application = application
+        self.timeout = timeout
+        self.slots = asyncio.Semaphore(concurrency)
+        self.offset: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._handling = False
+
+    def start(self) -> None:
+        """Start polling in the background."""
+        self._task = asyncio.create_task(self._run(), name="telegram-poller")
+
+    async def stop(self) -> None:
+        """Stop polling: a long poll in progress is abandoned (what it fetched is not confirmed,
+        so Telegram keeps it), a batch in hand is finished and confirmed."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self._handling:
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await self._confirm()
+
+    async def _run(self) -> None:
+        failures = 0
+        while self._task is not None:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=self.offset, timeout=self.timeout, allowed_updates=Update.ALL_TYPES
+                )
+            except InvalidToken:
+                log.error("Telegram refused the bot token; polling stops")
+                return
+            except (NetworkError, RetryAfter, Conflict) as exc:
+                # Conflict: a webhook is set or another process polls with this token.
+                wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                if isinstance(exc, RetryAfter):
+                    wait = _seconds(exc.retry_after)
+                failures += 1
+                log.warning("polling Telegram failed (%s); again in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
+                continue
+            failures = 0
+            if updates:
+                self._handling = True
+                try:
+                    await self._handle(updates)
+                finally:
+                    self._handling = False
+                self.offset = updates[-1].update_id + 1
+
+    async def _handle(self, updates: list[Update]) -> None:
+        by_chat: defaultdict[object, list[Update]] = defaultdict(list)
+        for update in updates:
+            chat = update.effective_chat
+            by_chat[chat.id if chat else ("update", update.update_id)].append(update)
+        await asyncio.gather(*(self._in_order(queue) for queue in by_chat.values()))
+
+    async def _in_order(self, queue: list[Update]) -> None:
+        async with self.slots:
+            for update in queue:
+                # Handler errors go to the application's error handler, never up to here.
+                await self.application.process_update(update)
+
+    async def _confirm(self) -> None:
+        """Tell Telegram that everything handled so far is done with."""
+        if self.offset is None:
+            return
+        try:
+            await self.application.bot.get_updates(offset=self.offset, timeout=0, limit=1)
+        except Exception as exc:  # the next start confirms them instead
+            log.warning("could not confirm handled updates to Telegram: %s", exc)
