@@ -19,7 +19,8 @@ from bot.cli import main
 from bot.db.engine import is_sqlite
 from bot.db.models import ChannelLink, ContactLog, DialogueState
 from bot.sandbox import RateLimits
-from tests.telegram.conftest import ALICE, BOT, TOKEN, World, bot_settings, seed
+from tests.telegram.conftest import ALICE, BOT, TOKEN, WANG, World, bot_settings, seed
+from tests.telegram.test_promise import verify
 
 
 async def _verify_alice(world: World) -> None:
@@ -297,6 +298,22 @@ async def test_a_crash_while_polling_loses_no_update(sandbox, sessions, database
     async with sessions() as s:
         heard = await s.execute(select(ContactLog.text).where(ContactLog.direction == "in"))
     assert [t for t in heard.scalars() if t == "/balance"] == ["/balance"]
+
+
+@pytest.mark.parametrize("world", ["polling"], indirect=True)
+async def test_a_slow_answer_to_one_chat_holds_back_no_other_chat(world: World):
+    await verify(world, ALICE, "D-001", "1001")
+    await verify(world, WANG, "D-002", "2001")
+    # Telegram takes 3 s to accept Alice's next message (as a 429 wait would).
+    world.sandbox.inject_slow(BOT, 3.0, count=1, chat_id=ALICE["id"], methods=["sendMessage"])
+    world.sandbox.send_text(BOT, ALICE, "/balance")
+    await asyncio.sleep(0.5)  # her turn is done; its answer is on its way
+    world.sandbox.send_text(BOT, WANG, "/balance")
+    started = asyncio.get_running_loop().time()
+    await world.texts(WANG, 4)
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 3  # still on its way
+    assert "ACC-1001" in (await world.texts(ALICE, 4))[-1]
 
 
 async def test_a_taken_port_is_one_clear_line(sandbox, database_url, tmp_path):

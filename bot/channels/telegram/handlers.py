@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +51,9 @@ class Services:
     sender: TelegramSender
     clock: Callable[[], datetime]
     chat_locks: defaultdict[int, asyncio.Lock]
+    # update_id → set once that update's turn has committed (or failed); the poller waits on
+    # these before confirming a batch to Telegram, not on the sending of the replies.
+    turns: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -152,6 +155,10 @@ async def _handle(update: Update, context: BotContext, step: Step) -> None:
             log.exception("an update could not be handled; the person was asked to retry")
             await _apologise(services, chat, heard)
             return
+        finally:
+            committed = services.turns.get(update.update_id)
+            if committed is not None and not committed.done():
+                committed.set_result(None)
         if outcome is None:
             return
         # Only the contact-sharing keyboard has labels to translate here.

@@ -1,10 +1,13 @@
-"""Long polling that confirms updates to Telegram only once they are handled.
+"""Long polling that confirms updates to Telegram only once their turns are committed.
 
 python-telegram-bot's ``Updater`` confirms a batch of updates when it fetches the next one, so
 updates fetched but not yet handled are lost when the process dies. Here each batch is handled
 first (the chats side by side, each chat's updates in order) and only then confirmed by asking
 for the next. After a crash Telegram delivers the unconfirmed updates again; those already
 handled are on record in the contact log and skipped (see ``handlers._turn``).
+
+A batch waits for its turns to commit, not for the replies to be sent: a chat whose replies are
+spaced out by Telegram's limits does not hold back the next batch of every other chat.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Poller:
         self.offset: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._handling = False
+        self._replying: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start polling in the background."""
@@ -45,7 +49,7 @@ class Poller:
 
     async def stop(self) -> None:
         """Stop polling: a long poll in progress is abandoned (what it fetched is not confirmed,
-        so Telegram keeps it), a batch in hand is finished and confirmed."""
+        so Telegram keeps it), a batch in hand is finished and confirmed, replies are sent."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -56,6 +60,8 @@ class Poller:
         except asyncio.CancelledError:
             pass
         await self._confirm()
+        # Replies still being sent are finished.
+        await asyncio.gather(*self._replying)
 
     async def _run(self) -> None:
         failures = 0
@@ -93,10 +99,18 @@ class Poller:
         await asyncio.gather(*(self._in_order(queue) for queue in by_chat.values()))
 
     async def _in_order(self, queue: list[Update]) -> None:
+        turns, loop = self.application.bot_data["services"].turns, asyncio.get_running_loop()
         async with self.slots:
             for update in queue:
                 # Handler errors go to the application's error handler, never up to here.
-                await self.application.process_update(update)
+                handling = asyncio.create_task(self.application.process_update(update))
+                self._replying.add(handling)
+                handling.add_done_callback(self._replying.discard)
+                committed = turns[update.update_id] = loop.create_future()
+                try:
+                    await asyncio.wait({handling, committed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    del turns[update.update_id]
 
     async def _confirm(self) -> None:
         """Tell Telegram that everything handled so far is done with."""
