@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
+from sqlalchemy import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.engine import dialect_insert
+from bot.db.engine import insert_for
 from bot.db.models import AuditEvent, ContactLog, ContactStatus, Direction
 
 
@@ -26,20 +28,26 @@ async def log_inbound(
     channel delivered it again), and then nothing is written."""
     row = dict(
         debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.IN, kind=kind,
-        text=text, telegram_message_id=message_id, update_id=update_id,
+        text=storable(text), telegram_message_id=message_id, update_id=update_id,
         status=ContactStatus.RECEIVED, created_at=at,
     )  # fmt: skip
-    # The table, not the entity: a plain INSERT skips the ORM's bulk-insert machinery.
-    statement = dialect_insert(session, ContactLog.__table__).values(row)
     if update_id is None:
-        await session.execute(statement)
+        await session.execute(insert(ContactLog.__table__), row)
         return True
-    inserted = await session.execute(
-        statement.on_conflict_do_nothing(index_elements=["channel", "update_id"]).returning(
-            ContactLog.__table__.c.id
-        )
-    )
+    inserted = await session.execute(_inbound_once(session.bind.dialect.name), row)
     return inserted.first() is not None
+
+
+@cache
+def _inbound_once(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT (channel, update_id) DO NOTHING RETURNING id``, built once per
+    database kind (every update runs it); on the table, without the ORM's bulk machinery."""
+    table = ContactLog.__table__
+    return (
+        insert_for(dialect)(table)
+        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+        .returning(table.c.id)
+    )
 
 
 def outbound_row(
@@ -75,6 +83,12 @@ def audit(
     detail: str | None = None,
 ) -> None:
     """Append one event to the audit trail."""
+    detail = storable(detail)
     session.add(
         AuditEvent(debtor_id=debtor_id, kind=kind, actor=actor, detail=detail, created_at=at)
     )
+
+
+def storable(text: str | None) -> str | None:
+    """Text as PostgreSQL can keep it: a NUL character (which it refuses) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd") if text else text

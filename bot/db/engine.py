@@ -24,9 +24,12 @@ def is_sqlite(url: str) -> bool:
 
 def dialect_insert(session: AsyncSession, model: Any) -> Any:
     """The dialect's INSERT for ``model``, which knows ``ON CONFLICT``."""
-    if session.bind.dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+    return insert_for(session.bind.dialect.name)(model)
+
+
+def insert_for(dialect: str) -> Callable[[Any], Any]:
+    """The ``insert`` construct of a dialect (``postgresql`` or ``sqlite``)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
@@ -123,16 +123,23 @@ class Turn:
         return await open_accounts(self.session, self.debtor.id)
 
 
+# Built once (every update of a verified chat runs it).
+_STATE = (
+    select(DialogueState)
+    .where(
+        DialogueState.channel == bindparam("channel"),
+        DialogueState.chat_id == bindparam("chat_id"),
+    )
+    .with_for_update()
+)
+
+
 async def load_state(
     session: AsyncSession, channel: str, chat_id: int, debtor_id: int, now: datetime
 ) -> DialogueState:
     """The chat's state row, locked for this transaction (created on first use)."""
-    query = (
-        select(DialogueState)
-        .where(DialogueState.channel == channel, DialogueState.chat_id == chat_id)
-        .with_for_update()
-    )
-    state = (await session.execute(query)).scalar_one_or_none()
+    found = await session.execute(_STATE, {"channel": channel, "chat_id": chat_id})
+    state = found.scalar_one_or_none()
     if state is None:
         state = DialogueState(
             channel=channel, chat_id=chat_id, debtor_id=debtor_id, data={}, version=0,

@@ -3,7 +3,7 @@ after a flow ends, and whenever an input is not understood."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
@@ -14,19 +14,21 @@ from bot.menu import debt_buttons
 from bot.templates.accounts import account_rows, accounts_block, totals
 from bot.templates.store import render
 
+# Built once (most answers show the accounts).
+_OPEN_ACCOUNTS = (
+    select(Account)
+    .where(
+        Account.debtor_id == bindparam("debtor_id"),
+        Account.status == AccountStatus.OPEN,
+        Account.amount_due_minor > 0,
+    )
+    .order_by(Account.due_date, Account.account_ref)
+)
+
 
 async def open_accounts(session: AsyncSession, debtor_id: int) -> list[Account]:
     """The debtor's open, owed accounts, most overdue first."""
-    rows = await session.execute(
-        select(Account)
-        .where(
-            Account.debtor_id == debtor_id,
-            Account.status == AccountStatus.OPEN,
-            Account.amount_due_minor > 0,
-        )
-        .order_by(Account.due_date, Account.account_ref)
-    )
-    return list(rows.scalars())
+    return list((await session.execute(_OPEN_ACCOUNTS, {"debtor_id": debtor_id})).scalars())
 
 
 def menu_buttons(

@@ -38,6 +38,8 @@ class Dialogues:
         now: datetime,
     ) -> list[OutMessage]:
         """Answer one input; the new position is saved with the caller's commit."""
+        # NUL characters mean nothing to a person, and PostgreSQL cannot store them.
+        inp = Input(inp.kind, inp.text.replace("\x00", ""), inp.data.replace("\x00", ""))
         debtor = await session.get(Debtor, debtor_id)
         state = await load_state(session, channel, chat_id, debtor_id, now)
         turn = Turn(session, debtor, state, now, self.policy, self.settings)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -34,6 +34,14 @@ from bot.linking.tokens import find_live_token, live_token_clause
 from bot.templates.store import render
 
 MAX_ATTEMPTS = 3
+# Built once: this runs for every update, and building a statement costs as much as running it.
+_LINK_OF = (
+    select(ChannelLink)
+    .options(joinedload(ChannelLink.debtor))
+    .where(
+        ChannelLink.channel == bindparam("channel"), ChannelLink.chat_id == bindparam("chat_id")
+    )
+)
 ANSWER_LENGTH = 4
 FLOW = "verify"
 
@@ -68,13 +76,8 @@ class Linking:
 
     async def link_of(self, s: AsyncSession, chat: Chat) -> ChannelLink | None:
         """The link of this chat, if any, with its debtor loaded into the session."""
-        return (
-            await s.execute(
-                select(ChannelLink)
-                .options(joinedload(ChannelLink.debtor))
-                .where(ChannelLink.channel == chat.channel, ChannelLink.chat_id == chat.chat_id)
-            )
-        ).scalar_one_or_none()
+        found = await s.execute(_LINK_OF, {"channel": chat.channel, "chat_id": chat.chat_id})
+        return found.scalar_one_or_none()
 
     async def start(
         self, s: AsyncSession, chat: Chat, link: ChannelLink | None, payload: str, now: datetime

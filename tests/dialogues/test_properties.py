@@ -612,3 +612,13 @@ async def test_g_plan_of_a_small_balance_has_no_empty_installment(sessions) -> N
     assert replies[0].text == _en(labels.PLAN_TOO_SMALL)
     assert not any(b.data and b.data.startswith("n:count:") for b in chat.shown())
     await chat.stored_today()
+
+
+@pytest.mark.parametrize("menu", ["cant_pay", "promise"])
+async def test_h_a_nul_character_is_answered_and_stored(sessions, menu: str) -> None:
+    """PostgreSQL refuses NUL in text: typed while choosing a reason (kept in the audit
+    trail) it failed the whole turn."""
+    chat = await Chat(sessions, NOON).debtor(10_000)
+    await chat.send(Input("button", data=f"menu:{menu}"))
+    await chat.send(Input("text", text="lost my job\x00"))
+    await chat.send(Input("text", text="\x00"))
