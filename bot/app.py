@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
-from bot.channels.telegram.application import CONCURRENT_UPDATES, build_application
+from bot.channels.telegram.application import build_application
 from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.ratelimit import ChatRateLimiter
@@ -102,7 +102,7 @@ async def running(
                     )
                 else:
                     await telegram.bot.delete_webhook()
-                    poller = Poller(telegram, timeout=POLL_TIMEOUT, concurrency=CONCURRENT_UPDATES)
+                    poller = Poller(telegram, timeout=POLL_TIMEOUT)
                     poller.start()
                 # Updates are already being handled; a failure here is logged and ignored.
                 await publish_commands(telegram.bot)

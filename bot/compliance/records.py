@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Insert, insert
+from sqlalchemy import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import insert_for
@@ -21,7 +21,7 @@ async def log_inbound(
     kind: str,
     text: str | None,
     message_id: int | None,
-    update_id: int | None,
+    update_id: int,
     at: datetime,
 ) -> bool:
     """Record a message a person sent us; False when this update is on record already (the
@@ -31,9 +31,6 @@ async def log_inbound(
         text=storable(text), telegram_message_id=message_id, update_id=update_id,
         status=ContactStatus.RECEIVED, created_at=at,
     )  # fmt: skip
-    if update_id is None:
-        await session.execute(insert(ContactLog.__table__), row)
-        return True
     inserted = await session.execute(_inbound_once(session.bind.dialect.name), row)
     return inserted.first() is not None
 

@@ -20,9 +20,6 @@ from bot.linking.verify import Linking
 from bot.reminders.policy import Policy, load_policy
 from bot.settings import Settings
 
-# Handlers of different chats run side by side; one chat's updates still run in order.
-CONCURRENT_UPDATES = 64
-
 
 def build_application(
     settings: Settings,
@@ -42,8 +39,8 @@ def build_application(
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(rate_limiter or ChatRateLimiter())
         .context_types(ContextTypes(context=handlers.BotContext))
-        .concurrent_updates(CONCURRENT_UPDATES)
-        # Updates come from our Poller or the webhook route, never python-telegram-bot's Updater.
+        # Updates come from our Poller or the webhook route (each calling process_update), never
+        # python-telegram-bot's Updater and update queue, so it sets no concurrency here.
         .updater(None)
     )
     application = builder.build()

@@ -23,6 +23,8 @@ from telegram.ext import Application
 
 log = logging.getLogger(__name__)
 
+# Chats of one batch handled side by side; one chat's updates still run in order.
+CONCURRENT_UPDATES = 64
 # Waits between failed polls grow from the first to the last.
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -34,7 +36,9 @@ def _seconds(period: float | timedelta) -> float:
 class Poller:
     """Fetch, handle, then confirm; one batch at a time."""
 
-    def __init__(self, application: Application, *, timeout: int, concurrency: int) -> None:
+    def __init__(
+        self, application: Application, *, timeout: int, concurrency: int = CONCURRENT_UPDATES
+    ) -> None:
         self.application = application
         self.timeout = timeout
         self.slots = asyncio.Semaphore(concurrency)
