@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from common import fresh_database
+from common import fresh_database, link_every_debtor, vacuum
 from sqlalchemy import text
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench"
@@ -66,19 +66,8 @@ async def _debtors(url: str, count: int) -> None:
                 " CURRENT_DATE - 10, 'open', false, now(), now() FROM debtor"
             )
         )
-        await conn.execute(
-            text(
-                "INSERT INTO channel_link (debtor_id, channel, chat_id, user_id, linked_at,"
-                " verified_at, verify_method, failed_attempts)"
-                " SELECT id, 'telegram', :base + id, :base + id, now(), now(), 'contact', 0"
-                " FROM debtor"
-            ),
-            {"base": CHAT_BASE},
-        )
-    # Measure the state of a database in service, which autovacuum has been over.
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM ANALYZE"))
+        await link_every_debtor(conn, CHAT_BASE)
+    await vacuum(engine)
     await engine.dispose()
 
 
@@ -307,7 +296,7 @@ async def _echo(users: int, buttons: bool) -> dict[str, Any]:
     )
 
     from bot.app import POLL_TIMEOUT
-    from bot.channels.telegram.application import CONCURRENT_UPDATES
+    from bot.channels.telegram.polling import CONCURRENT_UPDATES
     from bot.sandbox import BotApiServer, RateLimits
 
     def again(text: str) -> InlineKeyboardMarkup:

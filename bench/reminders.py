@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from common import fresh_database
+from common import fresh_database, link_every_debtor, vacuum
 from sqlalchemy import text
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench"
@@ -58,20 +58,8 @@ async def _portfolio(
                 " FROM debtor"
             )
         )
-        await conn.execute(
-            text(
-                "INSERT INTO channel_link (debtor_id, channel, chat_id, user_id, linked_at,"
-                " verified_at, verify_method, failed_attempts)"
-                " SELECT id, 'telegram', :base + id, :base + id, now(), now(), 'contact', 0"
-                " FROM debtor"
-            ),
-            {"base": chat_base},
-        )
-    # Freshly loaded rows are not yet vacuumed: the first reader would pay for setting their
-    # hint bits. A database in service has had autovacuum over it, so measure that state.
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM ANALYZE"))
+        await link_every_debtor(conn, chat_base)
+    await vacuum(engine)
     await engine.dispose()
 
 
