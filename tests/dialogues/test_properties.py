@@ -54,7 +54,7 @@ from bot.channels.telegram import handlers
 from bot.db.engine import create_engine, session_factory
 from bot.db.models import Account, Debtor, DialogueState, Promise, RepaymentPlan
 from bot.dialogues import promise as promise_flow
-from bot.dialogues.engine import Input, Settings, split_data
+from bot.dialogues.engine import Input, Settings, idle_for, split_data
 from bot.dialogues.router import Dialogues
 from bot.i18n import SUPPORTED_LOCALES, translator
 from bot.reminders.policy import load_policy
@@ -177,6 +177,8 @@ class Before:
     step: str | None
     promise_ids: frozenset[int]
     plan_ids: frozenset[int]
+    # The flow was left longer than the policy allows: it starts over, so no button is current.
+    idle: bool
 
 
 class Conversation(RuleBasedStateMachine):
@@ -341,6 +343,7 @@ class Conversation(RuleBasedStateMachine):
             inp.kind == "button"
             and any(b.data == inp.data and b.label in CONFIRM_LABELS for b in self.shown)
             and split_data(inp.data)[1] == before.version
+            and not before.idle
         )
         event(f"{inp.kind} at {before.flow or 'menu'}:{before.step or '-'}")
         replies = self.run(self.turn(inp))
@@ -373,6 +376,7 @@ class Conversation(RuleBasedStateMachine):
                 state.step if state else None,
                 frozenset((await s.execute(promises)).scalars()),
                 frozenset((await s.execute(plans)).scalars()),
+                state is not None and idle_for(state, self.now, POLICY),
             )
 
     async def load(self, model: type[T], key: int) -> T:
