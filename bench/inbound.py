@@ -6,7 +6,8 @@ local Bot API server (flood limits off) and the simulated users in that same pro
 bare python-telegram-bot echo bot gets as many users and updates in the same way: the same mix
 as the promise flow (one text, then four button presses, each answered with
 ``answerCallbackQuery`` and a message with a button, as any bot must answer a press), and, for
-reference, texts only. Printed: updates per second of each, the ratio of nudgebot to the echo
+reference, texts only, and the same mix over nudgebot's own Bot API transport (aiohttp; the
+bare bot uses python-telegram-bot's default, httpx). Printed: updates per second of each, the ratio of nudgebot to the echo
 bot with the same mix (goal ≥ 0.5), and p50/p99 latency per update, from
 the user's action to the bot's answer arriving at the Bot API server, both with every user
 at once (mostly queueing) and for users going through one after another (an idle bot).
@@ -285,7 +286,7 @@ async def _nudgebot(url: str, users: int) -> dict[str, Any]:
     return {**result, "promises": promises, "failed_sends": _failed_sends(stats)}
 
 
-async def _echo(users: int, buttons: bool) -> dict[str, Any]:
+async def _echo(users: int, buttons: bool, aiohttp: bool = False) -> dict[str, Any]:
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import (
         Application,
@@ -297,6 +298,7 @@ async def _echo(users: int, buttons: bool) -> dict[str, Any]:
 
     from bot.app import POLL_TIMEOUT
     from bot.channels.telegram.polling import CONCURRENT_UPDATES
+    from bot.channels.telegram.transport import AiohttpRequest
     from bot.sandbox import BotApiServer, RateLimits
 
     def again(text: str) -> InlineKeyboardMarkup:
@@ -321,13 +323,16 @@ async def _echo(users: int, buttons: bool) -> dict[str, Any]:
     await server.start()
     # python-telegram-bot's own long polling, with the same concurrency and poll timeout as
     # nudgebot (whose poller confirms a batch only once it is handled).
-    application = (
+    builder = (
         Application.builder()
         .token(TOKEN)
         .base_url(server.api_url)
         .concurrent_updates(CONCURRENT_UPDATES)
-        .build()
     )
+    if aiohttp:
+        # For reference only: the echo bot over nudgebot's own transport.
+        builder = builder.request(AiohttpRequest()).get_updates_request(AiohttpRequest(1))
+    application = builder.build()
     application.add_handler(MessageHandler(filters.TEXT, echo))
     application.add_handler(CallbackQueryHandler(pressed))
     replies = Replies(server, BOT)
@@ -377,7 +382,7 @@ def main() -> None:
         if kind == "nudgebot":
             coro = _nudgebot(args.pg, users)
         else:
-            coro = _echo(users, buttons=kind == "echo-buttons")
+            coro = _echo(users, buttons=kind.startswith("echo-buttons"), aiohttp="aiohttp" in kind)
         print(json.dumps(asyncio.run(coro)))
         return
     print(
@@ -391,9 +396,12 @@ def main() -> None:
     print(_line("echo bot", peer) + " (one text, then button presses, as the promise flow)")
     texts = _child("echo", str(args.users))
     print(_line("echo bot", texts) + " (texts only)")
+    same = _child("echo-buttons-aiohttp", str(args.users))
+    print(_line("echo bot", same) + " (as the promise flow, over nudgebot's aiohttp transport)")
     print(
         f"  updates/s of nudgebot / echo bot: {bot['rate'] / peer['rate']:.2f} (goal ≥ 0.5);"
-        f" against the texts-only echo bot {bot['rate'] / texts['rate']:.2f}"
+        f" against the texts-only echo bot {bot['rate'] / texts['rate']:.2f}; against the echo"
+        f" bot over the same transport as nudgebot {bot['rate'] / same['rate']:.2f}"
     )
 
 

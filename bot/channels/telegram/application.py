@@ -13,6 +13,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.channels.telegram import handlers
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.transport import AiohttpRequest
 from bot.db.base import utcnow
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
@@ -38,6 +39,10 @@ def build_application(
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(rate_limiter or ChatRateLimiter())
+        # Bot API calls go over aiohttp (see transport.py for why); long polling has its own
+        # connection, as with python-telegram-bot's defaults.
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(1))
         .context_types(ContextTypes(context=handlers.BotContext))
         # Updates come from our Poller or the webhook route (each calling process_update), never
         # python-telegram-bot's Updater and update queue, so it sets no concurrency here.
