@@ -5,12 +5,13 @@ asked, "Tomorrow", "Full amount: …", "Confirm") against the real bot in one pr
 local Bot API server (flood limits off) and the simulated users in that same process. Then a
 bare python-telegram-bot echo bot gets as many users and updates in the same way: the same mix
 as the promise flow (one text, then four button presses, each answered with
-``answerCallbackQuery`` and a message with a button, as any bot must answer a press), and, for
-reference, texts only, and the same mix over nudgebot's own Bot API transport (aiohttp; the
-bare bot uses python-telegram-bot's default, httpx). Printed: updates per second of each, the ratio of nudgebot to the echo
-bot with the same mix (goal ≥ 0.5), and p50/p99 latency per update, from
-the user's action to the bot's answer arriving at the Bot API server, both with every user
-at once (mostly queueing) and for users going through one after another (an idle bot).
+``answerCallbackQuery`` and a message with a button, as any bot must answer a press). For
+reference, also texts only, and the same mix over nudgebot's own Bot API transport (aiohttp;
+the bare bot uses python-telegram-bot's default, httpx). Printed: updates per second of each,
+the ratio of nudgebot to the bare echo bot with the same mix (goal ≥ 0.5) and to the others,
+and p50/p99 latency per update, from the user's action to the bot's answer arriving at the Bot
+API server, both with every user at once (mostly queueing) and for users going through one
+after another (an idle bot).
 
     python bench/inbound.py [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench]
                             [--users 200]

@@ -8,18 +8,28 @@ handled are on record in the contact log and skipped (see ``handlers._turn``).
 
 A batch waits for its turns to commit, not for the replies to be sent: a chat whose replies are
 spaced out by Telegram's limits does not hold back the next batch of every other chat.
+
+Each update is read on its own. One that python-telegram-bot cannot read (a Bot API change it
+does not know yet) is skipped with only its id in the log: it must neither stop polling nor
+come back forever, and what a person wrote never goes to the log (python-telegram-bot's own
+``get_updates`` would log the whole batch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter
+from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
+
+from bot.channels.telegram.transport import READ_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +37,8 @@ log = logging.getLogger(__name__)
 CONCURRENT_UPDATES = 64
 # Waits between failed polls grow from the first to the last.
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+# getUpdates is called through do_api_request to get the raw updates, on purpose.
+warnings.filterwarnings("ignore", "Please use 'Bot.getUpdates'", PTBUserWarning)
 
 
 def _seconds(period: float | timedelta) -> float:
@@ -71,14 +83,13 @@ class Poller:
         failures = 0
         while self._task is not None:
             try:
-                updates = await self.application.bot.get_updates(
-                    offset=self.offset, timeout=self.timeout, allowed_updates=Update.ALL_TYPES
-                )
+                raw = await self._get_updates(self.timeout)
             except InvalidToken:
                 log.error("Telegram refused the bot token; polling stops")
                 return
-            except (NetworkError, RetryAfter, Conflict) as exc:
-                # Conflict: a webhook is set or another process polls with this token.
+            except TelegramError as exc:
+                # Network errors, 5xx, and Conflict: a webhook is set or another process polls
+                # with this token.
                 wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 if isinstance(exc, RetryAfter):
                     wait = _seconds(exc.retry_after)
@@ -87,13 +98,38 @@ class Poller:
                 await asyncio.sleep(wait)
                 continue
             failures = 0
-            if updates:
+            if raw:
                 self._handling = True
                 try:
-                    await self._handle(updates)
+                    await self._handle(self._read(raw))
                 finally:
                     self._handling = False
-                self.offset = updates[-1].update_id + 1
+                self.offset = max(item["update_id"] for item in raw) + 1
+
+    async def _get_updates(self, wait: int, limit: int | None = None) -> list[dict[str, Any]]:
+        """The updates after the offset as Telegram sent them, which also confirms those
+        before it."""
+        asked: dict[str, Any] = {"timeout": wait, "allowed_updates": Update.ALL_TYPES}
+        if self.offset is not None:
+            asked["offset"] = self.offset
+        if limit is not None:
+            asked["limit"] = limit
+        raw = await self.application.bot.do_api_request(
+            "getUpdates", api_kwargs=asked, read_timeout=READ_TIMEOUT + wait
+        )
+        return raw if isinstance(raw, list) else []
+
+    def _read(self, raw: list[dict[str, Any]]) -> list[Update]:
+        updates = []
+        for item in raw:
+            try:
+                updates.append(Update.de_json(item, self.application.bot))
+            except Exception as exc:
+                log.error(
+                    "update %s could not be read (%s) and is skipped",
+                    item.get("update_id"), type(exc).__name__,
+                )  # fmt: skip
+        return updates
 
     async def _handle(self, updates: list[Update]) -> None:
         by_chat: defaultdict[object, list[Update]] = defaultdict(list)
@@ -121,6 +157,6 @@ class Poller:
         if self.offset is None:
             return
         try:
-            await self.application.bot.get_updates(offset=self.offset, timeout=0, limit=1)
+            await self._get_updates(0, limit=1)
         except Exception as exc:  # the next start confirms them instead
             log.warning("could not confirm handled updates to Telegram: %s", exc)

@@ -22,6 +22,8 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# python-telegram-bot's default: how long an answer may stall, in seconds.
+READ_TIMEOUT = 5.0
 
 
 class AiohttpRequest(BaseRequest):
@@ -31,7 +33,7 @@ class AiohttpRequest(BaseRequest):
         self,
         connections: int = 256,
         *,
-        read_timeout: float | None = 5.0,
+        read_timeout: float | None = READ_TIMEOUT,
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
