@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
+from bot.channels.replies import ReplySweeper
 from bot.channels.telegram.application import build_application
 from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.polling import Poller
@@ -42,6 +43,7 @@ class Running:
     sessions: async_sessionmaker[AsyncSession]
     telegram: Application
     web_url: str
+    replies: ReplySweeper
 
 
 class PortInUse(Exception):
@@ -93,6 +95,9 @@ async def running(
         async with telegram:
             await telegram.start()
             ticker, poller = None, None
+            # Replies a stopped process left unsent (this one, before a restart, or another).
+            sweeper = ReplySweeper(sessions, telegram.bot_data["services"].sender, clock)
+            sweeper.start()
             try:
                 if webhook:
                     await telegram.bot.set_webhook(
@@ -111,8 +116,9 @@ async def running(
                     ticker = Ticker(sessions, dispatcher, policy, clock)
                     ticker.start()
                 log.info("nudgebot is running (%s)", "webhook" if webhook else "long polling")
-                yield Running(engine, sessions, telegram, web_url)
+                yield Running(engine, sessions, telegram, web_url, sweeper)
             finally:
+                await sweeper.stop()
                 if ticker is not None:
                     await ticker.stop()
                 if poller is not None:

@@ -69,6 +69,8 @@ class Sender(Protocol):
         *,
         debtor_id: int | None = None,
         locale: str | None = None,
+        log_id: int | None = None,
     ) -> Delivery:
-        """Deliver the message or raise a SendError."""
+        """Deliver the message or raise a SendError; record the attempt in the contact log, in
+        the row ``log_id`` when the message was stored before sending."""
         ...

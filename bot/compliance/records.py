@@ -64,7 +64,14 @@ def outbound_row(
     return dict(
         debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.OUT,
         kind=kind, text=text, template_key=template_key, template_version=template_version,
-        telegram_message_id=message_id, error=error, created_at=at,
+        created_at=at, **outcome_of(message_id, error, at),
+    )  # fmt: skip
+
+
+def outcome_of(message_id: int | None, error: str | None, at: datetime) -> dict[str, object]:
+    """What the contact log keeps of an attempt to send: sent, or failed and why."""
+    return dict(
+        telegram_message_id=message_id, error=error,
         status=ContactStatus.FAILED if error else ContactStatus.SENT,
         sent_at=None if error else at,
     )  # fmt: skip

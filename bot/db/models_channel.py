@@ -26,6 +26,10 @@ class ContactStatus(StrEnum):
     """What became of a logged message."""
 
     RECEIVED = "received"
+    # A reply stored with the turn that wrote it, not yet sent (see bot/channels/replies.py).
+    PENDING = "pending"
+    # A pending reply a sweep took over from a process that stopped before sending it.
+    RESENDING = "resending"
     SENT = "sent"
     FAILED = "failed"
 
@@ -77,6 +81,8 @@ class ContactLog(IdMixin, Base):
         Index(None, "debtor_id", "created_at"),
         # An update Telegram delivers again (a lost answer, another process) is handled once.
         Index(None, "channel", "update_id", unique=True),
+        # Replies left pending by a process that stopped are found without a scan.
+        Index(None, "status", "created_at"),
     )
 
     debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"))
@@ -89,6 +95,9 @@ class ContactLog(IdMixin, Base):
     template_version: Mapped[int | None] = mapped_column(Integer())
     text: Mapped[str | None] = mapped_column(Text())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger())
+    # A reply's buttons or keyboard, and the language of the keyboard's labels, as stored
+    # before sending (what the person was shown).
+    markup: Mapped[dict[str, object] | None] = mapped_column(JSON(none_as_null=True))
     # The channel's id of the update a message in came with; none for messages out.
     update_id: Mapped[int | None] = mapped_column(BigInteger())
     status: Mapped[str] = mapped_column(String(16))

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import TypeHandler
 
-from bot.app import running
+from bot.app import Running, running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db.engine import is_sqlite
 from bot.db.models import ChannelLink, ContactLog, DialogueState, Promise, RepaymentPlan
@@ -203,6 +203,27 @@ class DeliveredAgain(logging.Handler):
                 self.by_task[task] = record.args[0]  # type: ignore[index]
 
 
+class GatedLimiter(ChatRateLimiter):
+    """The rate limiter, and a gate before every message a process sends: closed, the process
+    stops right before sending, with its turn committed."""
+
+    def __init__(self) -> None:
+        # Both processes talk to one chat; the sandbox's flood limits are off below.
+        super().__init__(global_rate=1000, per_chat_rate=1000)
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.stopped_at_gate = asyncio.Event()
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        """Wait at the gate before a message, then go on as the rate limiter does."""
+        if endpoint == "sendMessage" and not self.gate.is_set():
+            self.stopped_at_gate.set()
+            await self.gate.wait()
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
 @dataclass
 class Duo:
     """Bot processes sharing one database and one webhook URL, and the sandbox Telegram."""
@@ -223,18 +244,16 @@ class Duo:
     answers_held: list[asyncio.Event | None] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     caplog: pytest.LogCaptureFixture | None = None
+    processes: list[Running] = field(default_factory=list)
+    limiters: list[GatedLimiter] = field(default_factory=list)
 
     async def start(self) -> None:
         """Start one more process, as ``nudgebot run`` would (it registers the same webhook)."""
         index = len(self.stacks)
         stack = AsyncExitStack()
+        limiter = GatedLimiter()
         process = await stack.enter_async_context(
-            running(
-                self.settings,
-                # Both processes talk to one chat; the sandbox's flood limits are off below.
-                rate_limiter=ChatRateLimiter(global_rate=1000, per_chat_rate=1000),
-                reminders=False,
-            )
+            running(self.settings, rate_limiter=limiter, reminders=False)
         )
         handled: list[int] = []
         skipped: list[int] = []
@@ -263,6 +282,8 @@ class Duo:
         process.telegram.add_handler(TypeHandler(Update, finished), group=1)
         process.telegram.add_error_handler(failed)
         self.stacks.append(stack)
+        self.processes.append(process)
+        self.limiters.append(limiter)
         self.handled.append(handled)
         self.skipped.append(skipped)
         self.in_hand.append(in_hand)
@@ -344,7 +365,9 @@ class Duo:
         async with asyncio.timeout(10):
             while True:
                 async with self.sessions() as s:
-                    out = select(ContactLog.id).where(ContactLog.direction == "out")
+                    out = select(ContactLog.id).where(
+                        ContactLog.direction == "out", ContactLog.status.in_(["sent", "failed"])
+                    )
                     logged = len((await s.execute(out)).all())
                 if (
                     every <= set(self.handled_ids())
@@ -775,3 +798,42 @@ async def test_a_process_killed_with_an_update_in_hand_loses_and_doubles_nothing
     texts = await duo.press("Promise to pay", expect=n + 3)
     assert texts[-1] == "Which account is your promise for?"
     await check_the_books(duo, skipped=skipped)
+
+
+async def test_a_reply_whose_process_died_after_the_commit_is_sent_by_the_other(duo: Duo):
+    n = await verify(duo)
+    await duo.say("/balance", expect=n + 1)
+    await duo.settled()
+
+    # Process 0 handles /balance and commits, and dies right before sending the answer.
+    duo.balancer.route(0, 1)
+    duo.limiters[0].gate.clear()
+    duo.sandbox.send_text(BOT, ALICE, "/balance")
+    update_id = duo.last_update_id()
+    await asyncio.wait_for(duo.limiters[0].stopped_at_gate.wait(), 5)
+    assert await duo.logged_in(update_id) == 1
+    await duo.kill(0)
+    # Its turn was committed: for the books, process 0 handled the update.
+    duo.handled[0].append(update_id)
+    # Telegram got no answer and posts the update again, to process 1, which finds it on
+    # record and leaves it alone: the answer is stored, but nobody has sent it.
+    await duo.until(lambda: (update_id, 1) in duo.balancer.delivered)
+    assert len(duo.messages()) == n + 1
+    async with duo.sessions() as s:
+        waiting = select(ContactLog).where(ContactLog.status == "pending")
+        (stored,) = (await s.execute(waiting)).scalars().all()
+    assert stored.text.startswith(SUMMARY)
+    # Process 1's sweep leaves a reply alone while its process may just be slow ...
+    assert await duo.processes[1].replies.sweep() == 0
+    # ... and sends it once it is overdue (here: stored three minutes ago).
+    async with duo.sessions.begin() as s:
+        row = await s.get(ContactLog, stored.id)
+        row.created_at -= timedelta(minutes=3)
+    assert await duo.processes[1].replies.sweep() == 1
+
+    texts = await duo.texts(n + 2)
+    assert texts[-1].startswith(SUMMARY)
+    await check_the_books(duo, skipped=[update_id])
+    texts = await duo.press("Promise to pay", expect=n + 3)
+    assert texts[-1] == "Which account is your promise for?"
+    await check_the_books(duo, skipped=[update_id])

@@ -1,7 +1,8 @@
 """python-telegram-bot handlers: thin callbacks that hand each update to the domain.
 
-Every update is logged in the same transaction that handles it. Updates of one chat are handled
-one at a time in this process; replies go out after the transaction commits.
+Every update is logged in the same transaction that handles it, and the replies are stored in
+it too. Updates of one chat are handled one at a time in this process; replies go out after
+the transaction commits (see bot/channels/replies.py for one whose process stops first).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from telegram.ext import (
 )
 
 from bot import labels
-from bot.channels.base import ChannelUnreachable, OutMessage, ReplyKeyboard
+from bot.channels import replies
+from bot.channels.base import OutMessage, ReplyKeyboard
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
@@ -125,23 +127,47 @@ async def _record(
     return new
 
 
-async def _turn(services: Services, chat: Chat, heard: Heard | None, step: Step) -> Outcome | None:
-    """Log the update and run the step in one transaction; run again if another process took
-    a unique key of this chat at the same moment, or the database dropped the connection.
+@dataclass(frozen=True)
+class Answer:
+    """A committed turn's replies, stored and waiting to be sent."""
+
+    debtor_id: int | None
+    replies: list[replies.Pending]
+
+
+async def _turn(services: Services, chat: Chat, heard: Heard | None, step: Step) -> Answer | None:
+    """Log the update, run the step and store its replies in one transaction; run again if
+    another process took a unique key of this chat at the same moment, or the database
+    dropped the connection.
 
     An update on record already was handled (or is being handled) by this or another process:
     Telegram delivered it again after an answer it did not get. It is not answered twice.
     """
 
-    async def work(s: AsyncSession) -> Outcome | None:
+    async def work(s: AsyncSession) -> Answer | None:
         now = services.clock()
         link = await services.linking.link_of(s, chat)
         if heard is not None and not await _record(s, chat, link, heard, now):
             log.info("update %d delivered again; it was handled once already", heard.update_id)
             return None
-        return await step(s, chat, link, now)
+        outcome = await step(s, chat, link, now)
+        if outcome is None:
+            return None
+        stored = await replies.queue(
+            s, channel=CHANNEL, chat_id=chat.chat_id, debtor_id=outcome.debtor_id,
+            messages=outcome.messages, locale=await _keyboard_locale(s, outcome, chat), at=now,
+        )  # fmt: skip
+        return Answer(outcome.debtor_id, stored)
 
     return await retrying(services.sessions, work, also=(IntegrityError,))
+
+
+async def _keyboard_locale(s: AsyncSession, outcome: Outcome, chat: Chat) -> str | None:
+    """The language of the contact-sharing keyboard's labels, the only ones translated here."""
+    if not any(m.reply_keyboard is ReplyKeyboard.SHARE_CONTACT for m in outcome.messages):
+        return None
+    debtor = await s.get(Debtor, outcome.debtor_id) if outcome.debtor_id else None
+    return debtor.locale if debtor else chat.language_code
 
 
 async def _handle(update: Update, context: BotContext, step: Step) -> None:
@@ -149,7 +175,7 @@ async def _handle(update: Update, context: BotContext, step: Step) -> None:
     services, chat, heard = context.services, _chat(update), _heard(update)
     async with services.chat_locks[chat.chat_id]:
         try:
-            outcome = await _turn(services, chat, heard, step)
+            answer = await _turn(services, chat, heard, step)
         except Exception:
             # Nothing about the person or the update goes to the log, only where it failed.
             log.exception("an update could not be handled; the person was asked to retry")
@@ -159,20 +185,10 @@ async def _handle(update: Update, context: BotContext, step: Step) -> None:
             committed = services.turns.get(update.update_id)
             if committed is not None and not committed.done():
                 committed.set_result(None)
-        if outcome is None:
-            return
-        # Only the contact-sharing keyboard has labels to translate here.
-        needs_locale = any(
-            m.reply_keyboard is ReplyKeyboard.SHARE_CONTACT for m in outcome.messages
-        )
-        locale = await _locale_of(services, outcome.debtor_id, chat) if needs_locale else None
-        for message in outcome.messages:
-            try:
-                await services.sender.send(
-                    chat.chat_id, message, debtor_id=outcome.debtor_id, locale=locale
-                )
-            except ChannelUnreachable:
-                return
+        if answer is not None:
+            await replies.deliver(
+                services.sender, services.sessions, chat.chat_id, answer.debtor_id, answer.replies
+            )
 
 
 async def _apologise(services: Services, chat: Chat, heard: Heard | None) -> None:
@@ -192,14 +208,6 @@ async def _apologise(services: Services, chat: Chat, heard: Heard | None) -> Non
         await services.sender.send(chat.chat_id, sorry, debtor_id=debtor_id)
     except Exception:
         log.warning("the apology could not be sent or recorded")
-
-
-async def _locale_of(services: Services, debtor_id: int | None, chat: Chat) -> str | None:
-    if debtor_id is None:
-        return chat.language_code
-    async with services.sessions() as s:
-        debtor = await s.get(Debtor, debtor_id)
-        return debtor.locale if debtor else chat.language_code
 
 
 async def on_start(update: Update, context: BotContext) -> None:

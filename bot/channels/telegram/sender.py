@@ -27,7 +27,7 @@ from bot.channels.base import (
     TransientSendError,
 )
 from bot.compliance.recorder import OutboundRecorder
-from bot.compliance.records import outbound_row
+from bot.compliance.records import outbound_row, outcome_of
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink
 from bot.i18n import translator
@@ -82,8 +82,10 @@ class TelegramSender:
         *,
         debtor_id: int | None = None,
         locale: str | None = None,
+        log_id: int | None = None,
     ) -> Delivery:
-        """Send one message and log it; raise a SendError saying whether to retry."""
+        """Send one message and log it (in its stored row ``log_id``, if it has one); raise a
+        SendError saying whether to retry."""
         try:
             sent = await self.bot.send_message(
                 chat_id,
@@ -92,17 +94,23 @@ class TelegramSender:
                 reply_markup=to_markup(message, locale),
             )
         except Forbidden as exc:
-            await self._record(chat_id, message, debtor_id, None, f"forbidden: {exc.message}")
+            await self._record(
+                chat_id, message, debtor_id, log_id, None, f"forbidden: {exc.message}"
+            )
             await self.mark_unreachable(chat_id, exc.message)
             raise ChannelUnreachable(exc.message) from exc
         except BadRequest as exc:
-            await self._record(chat_id, message, debtor_id, None, f"bad request: {exc.message}")
+            await self._record(
+                chat_id, message, debtor_id, log_id, None, f"bad request: {exc.message}"
+            )
             raise PermanentSendError(exc.message) from exc
         except TelegramError as exc:
             # Network errors, timeouts, 5xx, and a 429 the rate limiter gave up on.
-            await self._record(chat_id, message, debtor_id, None, f"{type(exc).__name__}: {exc}")
+            await self._record(
+                chat_id, message, debtor_id, log_id, None, f"{type(exc).__name__}: {exc}"
+            )
             raise TransientSendError(f"{type(exc).__name__}: {exc}") from exc
-        log_id = await self._record(chat_id, message, debtor_id, sent.message_id, None)
+        log_id = await self._record(chat_id, message, debtor_id, log_id, sent.message_id, None)
         return Delivery(sent.message_id, log_id)
 
     async def mark_unreachable(self, chat_id: int, reason: str) -> None:
@@ -121,9 +129,12 @@ class TelegramSender:
         chat_id: int,
         message: OutMessage,
         debtor_id: int | None,
+        log_id: int | None,
         message_id: int | None,
         error: str | None,
     ) -> int:
+        if log_id is not None:
+            return await self.recorder.settle(log_id, outcome_of(message_id, error, utcnow()))
         row = outbound_row(
             channel=CHANNEL, chat_id=chat_id, debtor_id=debtor_id, kind=message.kind,
             text=message.text, template_key=message.template_key,

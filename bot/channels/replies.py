@@ -1,0 +1,235 @@
+"""Replies stored with the turn that wrote them, sent once it has committed.
+
+A turn's replies go into the contact log as ``pending`` rows in the turn's own transaction,
+with their buttons or keyboard. Once the turn has committed they are sent, in order, and each
+row becomes ``sent`` (with the channel's message id) or ``failed``. After one reply fails, the
+ones after it are not sent either: a conversation with a gap would not make sense.
+
+A process that stops between the commit and the sending (a crash, a kill, a lost machine)
+leaves its replies pending. Every process sweeps now and then: a reply pending for longer
+than ``STALE`` is taken over (one process wins each row) and sent, in order per chat; one
+pending for longer than ``EXPIRE`` is marked failed instead, since an answer that late would
+confuse more than help. A reply whose process is alive but was held back longer than
+``STALE`` (Telegram asked the bot to wait that long) can thus go out twice; none is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.base import (
+    Button,
+    ChannelUnreachable,
+    OutMessage,
+    ReplyKeyboard,
+    Sender,
+    SendError,
+)
+from bot.db.models import ContactLog, ContactStatus, Direction
+
+log = logging.getLogger(__name__)
+
+STALE = timedelta(minutes=2)
+EXPIRE = timedelta(hours=1)
+SWEEP_EVERY = 30.0
+# Replies taken over in one sweep at most; more wait for the next.
+BATCH = 200
+
+# One reply: its contact-log row, the message, and the language of its keyboard's labels.
+Pending = tuple[int, OutMessage, str | None]
+
+
+def markup_of(message: OutMessage, locale: str | None) -> dict[str, Any] | None:
+    """A message's buttons or keyboard as the contact log keeps them."""
+    if not message.buttons and message.reply_keyboard is None:
+        return None
+    return {
+        "buttons": [
+            [{"label": b.label, "data": b.data, "url": b.url} for b in row]
+            for row in message.buttons
+        ],
+        "keyboard": message.reply_keyboard.value if message.reply_keyboard else None,
+        "locale": locale,
+    }
+
+
+def message_of(row: Any) -> tuple[OutMessage, str | None]:
+    """The message a contact-log row of a reply holds, and its keyboard's language."""
+    markup = row.markup or {}
+    keyboard = markup.get("keyboard")
+    message = OutMessage(
+        row.text or "",
+        buttons=[[Button(**b) for b in r] for r in markup.get("buttons", [])],
+        reply_keyboard=ReplyKeyboard(keyboard) if keyboard else None,
+        kind=row.kind,
+        template_key=row.template_key,
+        template_version=row.template_version,
+    )
+    return message, markup.get("locale")
+
+
+async def queue(
+    s: AsyncSession,
+    *,
+    channel: str,
+    chat_id: int,
+    debtor_id: int | None,
+    messages: Sequence[OutMessage],
+    locale: str | None,
+    at: datetime,
+) -> list[Pending]:
+    """Store a turn's replies as pending, in the turn's transaction."""
+    if not messages:
+        return []
+    rows = [
+        dict(
+            debtor_id=debtor_id,
+            channel=channel,
+            chat_id=chat_id,
+            direction=Direction.OUT,
+            kind=m.kind,
+            text=m.text,
+            template_key=m.template_key,
+            template_version=m.template_version,
+            markup=markup_of(m, locale),
+            status=ContactStatus.PENDING,
+            created_at=at,
+        )
+        for m in messages
+    ]
+    table = ContactLog.__table__
+    ids = await s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    return [(log_id, m, locale) for log_id, m in zip(ids.scalars(), messages, strict=True)]
+
+
+async def deliver(
+    sender: Sender,
+    sessions: async_sessionmaker[AsyncSession],
+    chat_id: int,
+    debtor_id: int | None,
+    replies: Sequence[Pending],
+) -> None:
+    """Send one chat's stored replies in order. A chat that blocked the bot ends it quietly;
+    any other failure marks the rest failed and is raised."""
+    for n, (log_id, message, locale) in enumerate(replies):
+        try:
+            await sender.send(chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id)
+        except SendError as exc:
+            rest = [later for later, _, _ in replies[n + 1 :]]
+            if rest:
+                await _fail(sessions, rest, "not sent: an earlier reply failed")
+            if isinstance(exc, ChannelUnreachable):
+                return
+            raise
+
+
+async def _fail(sessions: async_sessionmaker[AsyncSession], ids: list[int], why: str) -> None:
+    async with sessions.begin() as s:
+        await s.execute(
+            update(ContactLog)
+            .where(ContactLog.id.in_(ids))
+            .values(status=ContactStatus.FAILED, error=why)
+        )
+
+
+class ReplySweeper:
+    """Sends the replies a stopped process left pending; marks the very late ones failed."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        sender: Sender,
+        clock: Callable[[], datetime],
+        every: float = SWEEP_EVERY,
+    ) -> None:
+        self.sessions = sessions
+        self.sender = sender
+        self.clock = clock
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Sweep every ``every`` seconds in the background."""
+        self._task = asyncio.create_task(self._run(), name="reply-sweeper")
+
+    async def stop(self) -> None:
+        """Stop sweeping; a sweep in progress is abandoned (what it took stays taken)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweeping pending replies failed; the next sweep tries again")
+
+    async def sweep(self) -> int:
+        """Take over the replies pending too long and send them; how many were taken."""
+        now = self.clock()
+        waiting = (ContactLog.direction == Direction.OUT) & ContactLog.status.in_(
+            [ContactStatus.PENDING, ContactStatus.RESENDING]
+        )
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(ContactLog)
+                .where(waiting, ContactLog.created_at < now - EXPIRE)
+                .values(status=ContactStatus.FAILED, error="not sent: the bot stopped first")
+            )
+            stale = (
+                (
+                    await s.execute(
+                        select(ContactLog)
+                        .where(
+                            ContactLog.direction == Direction.OUT,
+                            ContactLog.status == ContactStatus.PENDING,
+                            ContactLog.created_at < now - STALE,
+                        )
+                        .order_by(ContactLog.id)
+                        .limit(BATCH)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            taken: list[ContactLog] = []
+            for row in stale:
+                # Another process sweeping at once waits for this one's commit, then finds
+                # the row taken.
+                took = await s.execute(
+                    update(ContactLog)
+                    .where(ContactLog.id == row.id, ContactLog.status == ContactStatus.PENDING)
+                    .values(status=ContactStatus.RESENDING)
+                )
+                if took.rowcount == 1:
+                    taken.append(row)
+        chats: defaultdict[tuple[int, int | None], list[Pending]] = defaultdict(list)
+        for row in taken:
+            chats[(row.chat_id, row.debtor_id)].append((row.id, *message_of(row)))
+        if chats:
+            log.warning("sending %d replies a stopped process left unsent", len(taken))
+        results = await asyncio.gather(
+            *(
+                deliver(self.sender, self.sessions, chat_id, debtor_id, replies)
+                for (chat_id, debtor_id), replies in chats.items()
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("a pending reply could not be sent: %s", type(result).__name__)
+        return len(taken)
