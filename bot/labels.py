@@ -27,6 +27,10 @@ BACK = N_("Back")
 
 # Conversations
 FLOW_TIMED_OUT = N_("That conversation was left for a while, so let's start again.")
+FLOW_GONE = N_(
+    "The account we were talking about has changed in the meantime (it may have been paid or"
+    " closed), so I have stopped there. Here is where things stand now."
+)
 STALE = N_(
     "That button belongs to an earlier message and no longer applies. Here is where we are now."
 )

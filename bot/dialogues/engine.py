@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import labels
 from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage
-from bot.db.models import Account, Debtor, DialogueState
+from bot.db.models import Account, AccountStatus, Debtor, DialogueState
 from bot.dialogues.home import open_accounts
 from bot.i18n import translator
 from bot.money import format_money
@@ -121,6 +121,24 @@ class Turn:
     async def open_accounts(self) -> list[Account]:
         """The debtor's open, owed accounts, most overdue first."""
         return await open_accounts(self.session, self.debtor.id)
+
+
+class FlowGone(Exception):
+    """The account a flow is about was paid, closed or taken away meanwhile: the flow ends."""
+
+
+async def flow_account(turn: Turn) -> Account:
+    """The open, owed account the chat's flow is about; ``FlowGone`` if it no longer is."""
+    account_id = turn.state.data.get("account_id")
+    account = await turn.session.get(Account, account_id) if account_id is not None else None
+    if (
+        account is None
+        or account.debtor_id != turn.debtor.id
+        or account.status != AccountStatus.OPEN
+        or account.amount_due_minor <= 0
+    ):
+        raise FlowGone
+    return account
 
 
 # Built once (every update of a verified chat runs it).

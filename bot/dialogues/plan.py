@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from bot import labels
 from bot.compliance.records import audit
 from bot.db.models import Account, PlanInstallment, PlanStatus, RepaymentPlan
-from bot.dialogues.engine import Turn, arg_int
+from bot.dialogues.engine import Turn, arg_int, flow_account
 from bot.dialogues.parsing import amount_example, parse_user_amount
 from bot.handoff.tickets import open_ticket
 from bot.money import MoneyError, to_minor
@@ -62,7 +62,7 @@ async def prompt(turn: Turn) -> None:
         ]
         turn.say(_(labels.PLAN_WHICH_ACCOUNT), [*rows, turn.cancel_row()])
     elif step == COUNT:
-        account = await _account(turn)
+        account = await flow_account(turn)
         options = sorted({plans.min_installments, 3, 4, 6, plans.max_installments})
         buttons = [
             turn.button(
@@ -83,7 +83,7 @@ async def prompt(turn: Turn) -> None:
             [*rows, turn.cancel_row()],
         )  # fmt: skip
     elif step == CONFIRM:
-        account = await _account(turn)
+        account = await flow_account(turn)
         parts = _parts(turn, account)
         await turn.say_template(
             "plan_summary",
@@ -108,7 +108,7 @@ async def on_button(turn: Turn, action: str) -> None:
     elif step == COUNT and action.startswith("n:count:"):
         count = arg_int(action, "n:count:") or 0
         plans = turn.policy.plans
-        balance = (await _account(turn)).amount_due_minor
+        balance = (await flow_account(turn)).amount_due_minor
         if plans.min_installments <= count <= min(plans.max_installments, balance):
             turn.goto(FLOW, CONFIRM, account_id=data["account_id"], count=count)
     elif step == CONFIRM and action == "n:change":
@@ -124,7 +124,7 @@ async def on_text(turn: Turn, text: str) -> None:
     if turn.state.step != COUNT:
         await prompt(turn)
         return
-    account = await _account(turn)
+    account = await flow_account(turn)
     value = parse_user_amount(text, turn.debtor.locale)
     try:
         each = to_minor(format(value, "f"), account.currency) if value and value > 0 else 0
@@ -152,7 +152,7 @@ def _parts(turn: Turn, account: Account) -> list[tuple[date, int]]:
 
 
 async def _confirm(turn: Turn) -> None:
-    account = await _account(turn)
+    account = await flow_account(turn)
     parts = _parts(turn, account)
     review = len(parts) > turn.policy.plans.max_installments
     plan = RepaymentPlan(
@@ -185,7 +185,3 @@ async def _confirm(turn: Turn) -> None:
         await turn.say_template("plan_review", answer_by=answer_by, **context)
     else:
         await turn.say_template("plan_confirmed", **context)
-
-
-async def _account(turn: Turn) -> Account:
-    return await turn.session.get(Account, turn.state.data["account_id"])

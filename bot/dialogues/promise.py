@@ -17,7 +17,7 @@ from bot import labels
 from bot.channels.base import Button
 from bot.compliance.records import audit
 from bot.db.models import Account, Promise, PromiseStatus
-from bot.dialogues.engine import Turn, arg_date, arg_int
+from bot.dialogues.engine import Turn, arg_date, arg_int, flow_account
 from bot.dialogues.intents import promise_words
 from bot.dialogues.parsing import (
     amount_example,
@@ -82,7 +82,7 @@ async def _after_account(turn: Turn, account_id: int, noted: dict[str, Any]) -> 
         return
     turn.goto(FLOW, AMOUNT, account_id=account_id, date=chosen.isoformat())
     if "said_amount" in noted:
-        account = await _account(turn)
+        account = await flow_account(turn)
         problem, minor = _check_amount(turn, Decimal(noted["said_amount"]), account)
         if problem:
             turn.say(problem)
@@ -110,7 +110,7 @@ async def prompt(turn: Turn) -> None:
             [*_date_buttons(turn), turn.cancel_row()],
         )
     elif step == AMOUNT:
-        account = await _account(turn)
+        account = await flow_account(turn)
         full = _money(turn, account.amount_due_minor, account)
         turn.say(
             _(
@@ -121,7 +121,7 @@ async def prompt(turn: Turn) -> None:
             [[turn.button(_(labels.FULL_AMOUNT, amount=full), "p:full")], turn.cancel_row()],
         )
     elif step == CONFIRM:
-        account = await _account(turn)
+        account = await flow_account(turn)
         await turn.say_template(
             "promise_summary",
             [
@@ -148,7 +148,7 @@ async def on_button(turn: Turn, action: str) -> None:
         if chosen is not None and _date_problem(turn, chosen) is None:
             turn.goto(FLOW, AMOUNT, account_id=data["account_id"], date=chosen.isoformat())
     elif step == AMOUNT and action == "p:full":
-        account = await _account(turn)
+        account = await flow_account(turn)
         turn.goto(FLOW, CONFIRM, **data, amount_minor=account.amount_due_minor)
     elif step == CONFIRM and action == "p:change":
         turn.goto(FLOW, DATE, account_id=data["account_id"])
@@ -176,7 +176,7 @@ async def on_text(turn: Turn, text: str) -> None:
             return
         turn.goto(FLOW, AMOUNT, account_id=data["account_id"], date=chosen.isoformat())
     elif step == AMOUNT:
-        account = await _account(turn)
+        account = await flow_account(turn)
         problem, minor = _read_amount(turn, text, account)
         if problem:
             full = _money(turn, account.amount_due_minor, account)
@@ -190,7 +190,7 @@ async def on_text(turn: Turn, text: str) -> None:
 
 
 async def _confirm(turn: Turn) -> None:
-    data, account = turn.state.data, await _account(turn)
+    data, account = turn.state.data, await flow_account(turn)
     promised = date.fromisoformat(data["date"])
     # Midnight may have passed (or the balance changed) since the debtor chose.
     problem = _date_problem(turn, promised)
@@ -291,10 +291,6 @@ def _check_amount(turn: Turn, value: Decimal | None, account: Account) -> tuple[
 def _minimum(turn: Turn, account: Account) -> int:
     share = Decimal(str(turn.policy.promises.min_percent)) / 100
     return max(1, min(account.amount_due_minor, int(account.amount_due_minor * share)))
-
-
-async def _account(turn: Turn) -> Account:
-    return await turn.session.get(Account, turn.state.data["account_id"])
 
 
 def _money(turn: Turn, minor: int, account: Account) -> str:

@@ -11,7 +11,15 @@ from bot.channels.base import Button, OutMessage
 from bot.compliance.optout import opt_out
 from bot.db.models import Debtor
 from bot.dialogues import intents, plan, promise, situations
-from bot.dialogues.engine import Input, Settings, Turn, idle_for, load_state, split_data
+from bot.dialogues.engine import (
+    FlowGone,
+    Input,
+    Settings,
+    Turn,
+    idle_for,
+    load_state,
+    split_data,
+)
 from bot.dialogues.home import home_message
 from bot.i18n import SUPPORTED_LOCALES, supported_locale, translator
 from bot.reminders.policy import Policy
@@ -51,12 +59,20 @@ class Dialogues:
         if idle_for(state, now, self.policy):
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_TIMED_OUT))
-        if inp.kind == "button":
-            await self._button(turn, inp.data)
-        elif inp.kind == "command":
-            await self._command(turn, inp.text)
-        else:
-            await self._text(turn, inp.text)
+        said = len(turn.replies)
+        try:
+            if inp.kind == "button":
+                await self._button(turn, inp.data)
+            elif inp.kind == "command":
+                await self._command(turn, inp.text)
+            else:
+                await self._text(turn, inp.text)
+        except FlowGone:
+            # Paid, closed or withdrawn since the flow began: say so instead of going on.
+            del turn.replies[said:]
+            turn.goto(None, None)
+            turn.say(turn._(labels.FLOW_GONE))
+            await self.home(turn)
         return turn.replies
 
     async def home(self, turn: Turn) -> None:

@@ -7,9 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from bot.accounts.importer import apply_payments
 from bot.app import running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
-from bot.db.models import Debtor, DialogueState, Promise
+from bot.db.models import Account, Debtor, DialogueState, Promise, RepaymentPlan
+from bot.promises.events import payments_recorded
+from bot.reminders.policy import load_policy
 from tests.telegram.conftest import ALICE, BOT, WANG, World
 
 pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
@@ -172,3 +175,51 @@ async def test_a_restart_between_steps_loses_nothing(world: World, sandbox, data
         texts = await press(world, ALICE, "Confirm", expect=n + 5)
     assert texts[-1].startswith("Thank you, Alice. Your promise is recorded: $200.00")
     assert len(await promises(world)) == 1
+
+
+async def test_an_account_paid_during_the_promise_flow_ends_it_politely(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Promise to pay", expect=n + 1)
+    await press(world, ALICE, "ACC-1002 · $89.99", expect=n + 2)
+    texts = await press(world, ALICE, "Tomorrow", expect=n + 3)
+    assert texts[-1].startswith("How much will you pay by ")
+    # The payment provider reports ACC-1002 paid in full meanwhile.
+    async with world.sessions.begin() as s:
+        account_id = (
+            await s.execute(select(Account.id).where(Account.account_ref == "ACC-1002"))
+        ).scalar_one()
+        refs = await apply_payments(
+            s, [{"payment_ref": "PAY-1002", "account_id": account_id, "amount_minor": 8999,
+                 "currency": "USD", "paid_at": datetime.now(UTC), "source": "test"}],
+        )  # fmt: skip
+        await payments_recorded(s, refs, policy=load_policy(None))
+
+    texts = await press(world, ALICE, "Full amount: $89.99", expect=n + 5)
+    assert texts[-2] == (
+        "The account we were talking about has changed in the meantime (it may have been paid"
+        " or closed), so I have stopped there. Here is where things stand now."
+    )
+    assert "ACC-1001" in texts[-1] and "ACC-1002" not in texts[-1]
+    assert await promises(world) == []
+    async with world.sessions() as s:
+        state = (await s.execute(select(DialogueState))).scalar_one()
+    assert (state.flow, state.step) == (None, None)
+
+
+async def test_an_account_closed_during_the_plan_flow_ends_it_politely_in_chinese(world: World):
+    n = await verify(world, WANG, "D-002", "2001")
+    texts = await press(world, WANG, "申请分期还款", expect=n + 1)
+    assert texts[-1].startswith("您的欠款为 ¥5,600.00。您希望分几期还清？")
+    # The creditor withdraws the account meanwhile.
+    async with world.sessions.begin() as s:
+        await s.execute(
+            update(Account).where(Account.account_ref == "ACC-2001").values(status="closed")
+        )
+
+    texts = await world.say(WANG, "3", expect=n + 3)
+    assert texts[-2] == (
+        "我们刚才说到的账户在此期间有了变化（可能已还清或已关闭），所以先停在这里。以下是目前的情况。"
+    )
+    assert "ACC-2001" not in texts[-1]
+    async with world.sessions() as s:
+        assert (await s.execute(select(RepaymentPlan))).scalars().all() == []
