@@ -57,6 +57,9 @@ PROMISE_HOW_MUCH = N_(
 PROMISE_AMOUNT_UNREADABLE = N_(
     "Sorry, I could not read that amount. Please type a number like {example}."
 )
+AMOUNT_OTHER_CURRENCY = N_(
+    "This account is in {currency}, so please type the amount in {currency}."
+)
 PROMISE_AMOUNT_TOO_SMALL = N_(
     "The smallest amount we can record is {minimum}. Please type a larger amount, or choose the full amount."
 )

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
+from babel.numbers import get_currency_name
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage
 from bot.db.models import Account, AccountStatus, Debtor, DialogueState
 from bot.dialogues.home import open_accounts
+from bot.dialogues.parsing import fits_currency
 from bot.i18n import translator
 from bot.money import format_money
 from bot.reminders.policy import Policy
@@ -71,6 +73,15 @@ class Turn:
     def money(self, minor: int, currency: str) -> str:
         """An amount in the debtor's locale."""
         return format_money(minor, currency, self.debtor.locale)
+
+    def other_currency(self, marks: list[str], currency: str) -> str | None:
+        """What to say when an amount was written with (``parsing.currency_marks``) a currency
+        other than the account's; None when it was not."""
+        locale = self.debtor.locale
+        if all(fits_currency(mark, currency, locale) for mark in marks):
+            return None
+        name = get_currency_name(currency, count=2, locale=locale)
+        return self._(labels.AMOUNT_OTHER_CURRENCY, currency=f"{name} ({currency})")
 
     def date_text(self, day: date) -> str:
         """A date in the debtor's locale."""

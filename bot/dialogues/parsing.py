@@ -11,7 +11,13 @@ from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import NumberFormatError, format_decimal, is_currency, parse_decimal
+from babel.numbers import (
+    NumberFormatError,
+    format_decimal,
+    get_currency_symbol,
+    is_currency,
+    parse_decimal,
+)
 
 # ASCII digits only: NFKC folds full-width digits to them; other scripts' digits stay out.
 _ZH_DATE = re.compile(r"(?:([0-9]{4})\s*年)?\s*([0-9]{1,2})\s*月\s*([0-9]{1,2})\s*[日号]?")
@@ -248,6 +254,39 @@ def parse_user_amount(text: str, locale: str) -> Decimal | None:
         except InvalidOperation:
             return None
     return value if value.is_finite() else None
+
+
+# Currencies named in Chinese; the longer names first, so that 日元 is not read as 元.
+_CHINESE_CURRENCIES = {
+    "人民币": "CNY", "美元": "USD", "美金": "USD", "欧元": "EUR", "英镑": "GBP", "日元": "JPY",
+    "港元": "HKD", "港币": "HKD", "元": "CNY", "块": "CNY", "圆": "CNY",
+}  # fmt: skip
+_CHINESE_CURRENCY = re.compile("|".join(sorted(_CHINESE_CURRENCIES, key=len, reverse=True)))
+_CODE = re.compile(r"(?<![A-Za-z])[A-Za-z]{3}(?![A-Za-z])")
+# ISO codes people type in lower case; other three-letter words count only in capitals ("all"
+# and "try" are words, ALL and TRY currencies).
+_LOWER_CASE_CODES = frozenset({"usd", "eur", "gbp", "cny", "rmb", "jpy", "cad", "aud", "hkd"})
+
+
+def currency_marks(text: str) -> list[str]:
+    """The currencies a message names: signs as written ($, €, ¥), codes (EUR) and Chinese
+    names (美元, 元) as ISO codes."""
+    folded = unicodedata.normalize("NFKC", text)
+    marks = [ch for ch in folded if unicodedata.category(ch) == "Sc"]
+    for token in _CODE.findall(folded):
+        code = "CNY" if token.upper() == "RMB" else token.upper()
+        if (token.isupper() or token.lower() in _LOWER_CASE_CODES) and is_currency(code):
+            marks.append(code)
+    marks += [_CHINESE_CURRENCIES[name] for name in _CHINESE_CURRENCY.findall(folded)]
+    return marks
+
+
+def fits_currency(mark: str, currency: str, locale: str) -> bool:
+    """Whether a mark ``currency_marks`` found can mean ``currency`` ($ can mean CA$)."""
+    if len(mark) == 3 and mark.isalpha():
+        return mark == currency
+    symbols = {get_currency_symbol(currency, at) for at in (locale, "en", "zh_CN")}
+    return any(mark in symbol for symbol in symbols)
 
 
 def amount_example(locale: str) -> str:

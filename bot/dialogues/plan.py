@@ -4,13 +4,14 @@ a longer one goes to a person for review and the debtor is told when to expect a
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from bot import labels
 from bot.compliance.records import audit
 from bot.db.models import Account, PlanInstallment, PlanStatus, RepaymentPlan
 from bot.dialogues.engine import Turn, arg_int, flow_account
-from bot.dialogues.parsing import amount_example, parse_user_amount
+from bot.dialogues.parsing import amount_example, currency_marks, parse_user_amount
 from bot.handoff.tickets import open_ticket
 from bot.money import MoneyError, to_minor
 
@@ -18,6 +19,10 @@ FLOW = "plan"
 ACCOUNT, COUNT, CONFIRM = "account", "count", "confirm"
 # A proposal longer than this is not sent to review: the debtor is asked for a larger amount.
 MAX_REVIEWABLE = 60
+# "Each month" around an amount says nothing more at this step ("50 a month", "每月500元").
+_PER_MONTH = re.compile(
+    r"(?i)\b(?:per|a|each|every)\s+month\b|\bmonthly\b|/\s*(?:month|mo)\b|每个?月|一个月|月付"
+)
 
 
 def schedule(total: int, count: int, first: date, every_days: int) -> list[tuple[date, int]]:
@@ -125,7 +130,12 @@ async def on_text(turn: Turn, text: str) -> None:
         await prompt(turn)
         return
     account = await flow_account(turn)
-    value = parse_user_amount(text, turn.debtor.locale)
+    other = turn.other_currency(currency_marks(text), account.currency)
+    if other:
+        turn.say(other)
+        await prompt(turn)
+        return
+    value = parse_user_amount(_PER_MONTH.sub(" ", text), turn.debtor.locale)
     try:
         each = to_minor(format(value, "f"), account.currency) if value and value > 0 else 0
     except MoneyError:

@@ -21,6 +21,7 @@ from bot.dialogues.engine import Turn, arg_date, arg_int, flow_account
 from bot.dialogues.intents import promise_words
 from bot.dialogues.parsing import (
     amount_example,
+    currency_marks,
     date_example,
     find_date,
     fold,
@@ -63,6 +64,8 @@ def _noted(turn: Turn, said: str) -> dict[str, Any]:
     noted: dict[str, Any] = {"said_date": words.day.isoformat() if words.day else None}
     if words.amount is not None and words.day is not None:
         noted["said_amount"] = str(words.amount)
+        # Checked against the account's currency once the account is chosen.
+        noted["said_currencies"] = currency_marks(said)
     return noted
 
 
@@ -83,7 +86,9 @@ async def _after_account(turn: Turn, account_id: int, noted: dict[str, Any]) -> 
     turn.goto(FLOW, AMOUNT, account_id=account_id, date=chosen.isoformat())
     if "said_amount" in noted:
         account = await flow_account(turn)
-        problem, minor = _check_amount(turn, Decimal(noted["said_amount"]), account)
+        problem = turn.other_currency(noted.get("said_currencies", []), account.currency)
+        if problem is None:
+            problem, minor = _check_amount(turn, Decimal(noted["said_amount"]), account)
         if problem:
             turn.say(problem)
         else:
@@ -265,6 +270,9 @@ def _read_date(turn: Turn, text: str) -> date | None:
 
 
 def _read_amount(turn: Turn, text: str, account: Account) -> tuple[str | None, int]:
+    other = turn.other_currency(currency_marks(text), account.currency)
+    if other:
+        return other, 0
     return _check_amount(turn, parse_user_amount(text, turn.debtor.locale), account)
 
 

@@ -8,7 +8,13 @@ from decimal import Decimal
 import pytest
 
 from bot.dialogues.intents import PromiseWords, detect, promise_words
-from bot.dialogues.parsing import find_date, fold, parse_user_date
+from bot.dialogues.parsing import (
+    currency_marks,
+    find_date,
+    fits_currency,
+    fold,
+    parse_user_date,
+)
 
 TUESDAY = date(2026, 12, 1)
 FRIDAY, NEXT_FRIDAY = date(2026, 12, 4), date(2026, 12, 11)
@@ -156,3 +162,47 @@ def test_long_and_odd_texts_are_read_quickly():
         detect(text, "en_US")
         promise_words(text, "en_US", TUESDAY)
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("text", "marks"),
+    [
+        ("50", []),
+        ("$50", ["$"]),
+        ("€50", ["€"]),
+        ("50 EUR", ["EUR"]),
+        ("50 eur", ["EUR"]),
+        ("usd 80", ["USD"]),
+        ("80 RMB", ["CNY"]),
+        ("￥500", ["¥"]),
+        ("100元", ["CNY"]),
+        ("100块", ["CNY"]),
+        ("100日元", ["JPY"]),
+        ("5 美元", ["USD"]),
+        ("500 人民币", ["CNY"]),
+        # Words that are also ISO codes count only in capitals.
+        ("I'll pay all 50, try friday", []),
+        ("I'll pay ALL 50", ["ALL"]),
+    ],
+)
+def test_the_currencies_a_message_names(text: str, marks: list[str]):
+    assert currency_marks(text) == marks
+
+
+@pytest.mark.parametrize(
+    ("mark", "currency", "locale", "fits"),
+    [
+        ("$", "USD", "en_US", True),
+        ("$", "CAD", "en", True),
+        ("$", "CNY", "zh_CN", False),
+        ("€", "USD", "en_US", False),
+        ("¥", "CNY", "zh_CN", True),
+        ("¥", "CNY", "en_US", True),
+        ("¥", "USD", "en_US", False),
+        ("USD", "USD", "en_US", True),
+        ("EUR", "USD", "en_US", False),
+        ("CNY", "CNY", "zh_CN", True),
+    ],
+)
+def test_which_marks_can_mean_the_account_currency(mark, currency, locale, fits):
+    assert fits_currency(mark, currency, locale) is fits

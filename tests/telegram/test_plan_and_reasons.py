@@ -112,3 +112,13 @@ async def test_a_restart_between_plan_steps_loses_nothing(world: World):
     async with world.sessions() as s:
         plan = (await s.execute(select(RepaymentPlan))).scalar_one()
     assert (plan.status, plan.installment_count, plan.total_minor) == ("active", 2, 560000)
+
+
+async def test_a_plan_amount_in_another_currency_is_asked_for_again(world: World):
+    n = await verify(world, WANG, "D-002", "2001")
+    await press(world, WANG, "申请分期还款", expect=n + 1)
+    texts = await world.say(WANG, "每月500美元", expect=n + 3)
+    assert texts[-2] == "此账户以人民币 (CNY)计价，请用人民币 (CNY)输入金额。"
+    assert texts[-1].startswith("您的欠款为 ¥5,600.00。您希望分几期还清？")
+    texts = await world.say(WANG, "每月2000元", expect=n + 4)
+    assert texts[-1].startswith("以下是账户 ACC-2001 的分期还款计划：")

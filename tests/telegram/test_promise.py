@@ -223,3 +223,30 @@ async def test_an_account_closed_during_the_plan_flow_ends_it_politely_in_chines
     assert "ACC-2001" not in texts[-1]
     async with world.sessions() as s:
         assert (await s.execute(select(RepaymentPlan))).scalars().all() == []
+
+
+async def test_an_amount_in_another_currency_is_asked_for_again(world: World):
+    n = await verify(world, ALICE, "D-001", "1001")
+    await press(world, ALICE, "Promise to pay", expect=n + 1)
+    await press(world, ALICE, "ACC-1002 · $89.99", expect=n + 2)
+    await press(world, ALICE, "Tomorrow", expect=n + 3)
+    other = "This account is in US dollars (USD), so please type the amount in US dollars (USD)."
+
+    texts = await world.say(ALICE, "€50", expect=n + 4)
+    assert texts[-1] == other
+    assert buttons(world, ALICE) == ["Full amount: $89.99", "Cancel"]
+    texts = await world.say(ALICE, "50 EUR", expect=n + 5)
+    assert texts[-1] == other
+    texts = await world.say(ALICE, "50 USD", expect=n + 6)
+    assert texts[-1].startswith("Please check your promise")
+    assert "$50.00" in texts[-1]
+
+
+async def test_a_promise_written_with_another_currency_asks_for_the_amount(world: World):
+    n = await verify(world, WANG, "D-002", "2001")
+    texts = await world.say(WANG, "我明天还100美元", expect=n + 2)
+    assert texts[-2] == "此账户以人民币 (CNY)计价，请用人民币 (CNY)输入金额。"
+    assert texts[-1].startswith("您将在")
+    texts = await world.say(WANG, "1000元", expect=n + 3)
+    assert "¥1,000.00" in texts[-1]
+    assert await promises(world) == []
