@@ -106,6 +106,8 @@ class Linking:
         if link is not None and link.verified_at is not None:
             token.used_at = now
             return await self._summary_outcome(s, link.debtor_id, greet=False)
+        # Opening the link again before verifying is recorded as that, not as a second link.
+        event = "chat_linked" if link is None else "link_opened_again"
         if link is None:
             link = ChannelLink(
                 debtor_id=token.debtor_id,
@@ -119,7 +121,7 @@ class Linking:
             s.add(link)
         link.token_id = token.id
         await self._set_step(s, chat, token.debtor_id, "contact")
-        audit(s, token.debtor_id, "chat_linked", actor="debtor", at=now, detail=chat.channel)
+        audit(s, token.debtor_id, event, actor="debtor", at=now, detail=chat.channel)
         debtor = await s.get(Debtor, token.debtor_id)
         _ = translator(debtor.locale)
         greeting = await self._message(

@@ -111,20 +111,23 @@ async def test_verify_by_knowledge_question_in_chinese(world: World):
 
 async def test_someone_elses_contact_and_wrong_phone_fail_then_lock(world: World):
     await world.say(STRANGER, f"/start {world.tokens['D-001']}", expect=1)
+    # Opening the link twice greets twice, and links the chat once.
+    texts = await world.say(STRANGER, f"/start {world.tokens['D-001']}", expect=2)
+    assert texts[1] == texts[0]
     world.sandbox.share_contact(BOT, STRANGER, phone_number="14155550132", contact_user_id=999)
-    texts = await world.texts(STRANGER, 2)
-    assert texts[1].startswith("That contact belongs to someone else.")
-    assert "You have 2 attempts left." in texts[1]
+    texts = await world.texts(STRANGER, 3)
+    assert texts[2].startswith("That contact belongs to someone else.")
+    assert "You have 2 attempts left." in texts[2]
 
     world.sandbox.share_contact(BOT, STRANGER, phone_number="+447700900123")
-    texts = await world.texts(STRANGER, 3)
-    assert texts[2].startswith("Sorry, that does not match our records")
-    assert "You have 1 attempt left." in texts[2]
+    texts = await world.texts(STRANGER, 4)
+    assert texts[3].startswith("Sorry, that does not match our records")
+    assert "You have 1 attempt left." in texts[3]
 
-    texts = await world.say(STRANGER, "9999", expect=4)
-    assert texts[3].startswith("For your security, we have paused this link")
-    texts = await world.say(STRANGER, "1001", expect=5)  # right answer, too late
+    texts = await world.say(STRANGER, "9999", expect=5)
     assert texts[4].startswith("For your security, we have paused this link")
+    texts = await world.say(STRANGER, "1001", expect=6)  # right answer, too late
+    assert texts[5].startswith("For your security, we have paused this link")
     _no_debt_detail(texts)
 
     async with world.sessions() as s:
@@ -135,6 +138,7 @@ async def test_someone_elses_contact_and_wrong_phone_fail_then_lock(world: World
     assert (token.failed_attempts, token.locked_at is not None, token.used_at) == (3, True, None)
     assert kinds == [
         "chat_linked",
+        "link_opened_again",
         "verify_failed",
         "verify_failed",
         "verify_failed",
