@@ -846,10 +846,10 @@ async def test_a_message_understood_in_between_starts_the_count_again(wang: Chat
 async def test_a_failure_on_our_side_is_apologised_for_in_chinese(wang: Chat):
     await wang.press("承诺还款日期")
     await wang.press("今天")
-    # The account the flow points at has gone (as a broken migration might leave it).
+    # The flow's date is unreadable (as a broken migration might leave it).
     async with wang.world.sessions.begin() as s:
         state = (await s.execute(select(DialogueState))).scalar_one()
-        state.data = {**state.data, "account_id": 999_999}
+        state.data = {**state.data, "date": "the day after"}
     assert await wang.say("1000") == [
         "抱歉，我们这边出现了问题，您的消息未能处理。请过一分钟再试一次。"
     ]
