@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, is_currency
 
@@ -42,6 +43,10 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-get_currency_precision(currency))
 
 
+@lru_cache(maxsize=8192)
 def format_money(minor: int, currency: str, locale: str) -> str:
-    """Format an amount for a reader in ``locale``, e.g. ``$1,234.50`` or ``US$1,234.50``."""
+    """Format an amount for a reader in ``locale``, e.g. ``$1,234.50`` or ``US$1,234.50``.
+
+    Remembered: the same balances are shown again and again, and Babel's formatting costs
+    more than the rest of a summary."""
     return format_currency(from_minor(minor, currency), currency, locale=locale)

@@ -106,7 +106,13 @@ async def queue(
         for m in messages
     ]
     table = ContactLog.__table__
-    ids = await s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    if len(rows) == 1:
+        # Most turns answer with one message: a plain INSERT, cheaper than a batch.
+        ids = await s.execute(insert(table).returning(table.c.id), rows[0])
+    else:
+        ids = await s.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        )
     return [(log_id, m, locale) for log_id, m in zip(ids.scalars(), messages, strict=True)]
 
 
