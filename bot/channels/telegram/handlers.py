@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import (
     Application,
     CallbackContext,
@@ -65,6 +65,18 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def services(self) -> Services:
         """The services of this process."""
         return self.application.bot_data["services"]
+
+
+def read_update(payload: object, bot: Bot) -> Update | None:
+    """An update as Telegram sent it, read; None for one python-telegram-bot cannot read (a
+    Bot API change it does not know yet), which is logged by its id alone: it holds what a
+    person wrote."""
+    try:
+        return Update.de_json(payload, bot)
+    except Exception as exc:
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        log.error("update %s could not be read (%s) and is skipped", update_id, type(exc).__name__)
+        return None
 
 
 def _chat(update: Update) -> Chat:

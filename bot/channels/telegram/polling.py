@@ -29,6 +29,7 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
 
+from bot.channels.telegram.handlers import read_update
 from bot.channels.telegram.transport import READ_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -120,16 +121,8 @@ class Poller:
         return raw if isinstance(raw, list) else []
 
     def _read(self, raw: list[dict[str, Any]]) -> list[Update]:
-        updates = []
-        for item in raw:
-            try:
-                updates.append(Update.de_json(item, self.application.bot))
-            except Exception as exc:
-                log.error(
-                    "update %s could not be read (%s) and is skipped",
-                    item.get("update_id"), type(exc).__name__,
-                )  # fmt: skip
-        return updates
+        read = (read_update(item, self.application.bot) for item in raw)
+        return [update for update in read if update is not None]
 
     async def _handle(self, updates: list[Update]) -> None:
         by_chat: defaultdict[object, list[Update]] = defaultdict(list)
