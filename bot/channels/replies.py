@@ -33,6 +33,7 @@ from bot.channels.base import (
     Sender,
     SendError,
 )
+from bot.compliance.records import outbound_row, pending
 from bot.db.models import ContactLog, ContactStatus, Direction
 
 log = logging.getLogger(__name__)
@@ -90,18 +91,13 @@ async def queue(
     if not messages:
         return []
     rows = [
-        dict(
-            debtor_id=debtor_id,
+        outbound_row(
             channel=channel,
             chat_id=chat_id,
-            direction=Direction.OUT,
-            kind=m.kind,
-            text=m.text,
-            template_key=m.template_key,
-            template_version=m.template_version,
-            markup=markup_of(m, locale),
-            status=ContactStatus.PENDING,
-            created_at=at,
+            debtor_id=debtor_id,
+            message=m,
+            at=at,
+            outcome=pending(markup_of(m, locale)),
         )
         for m in messages
     ]

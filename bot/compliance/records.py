@@ -8,6 +8,7 @@ from functools import cache
 from sqlalchemy import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.base import OutMessage
 from bot.db.engine import insert_for
 from bot.db.models import AuditEvent, ContactLog, ContactStatus, Direction
 
@@ -52,20 +53,22 @@ def outbound_row(
     channel: str,
     chat_id: int,
     debtor_id: int | None,
-    kind: str,
-    text: str,
-    template_key: str | None,
-    template_version: int | None,
-    message_id: int | None,
-    error: str | None,
+    message: OutMessage,
     at: datetime,
+    outcome: dict[str, object],
 ) -> dict[str, object]:
-    """The contact-log row of a message we sent, or tried to send (``error`` set)."""
+    """The contact-log row of a message we send: ``outcome`` is ``outcome_of`` an attempt, or
+    ``pending`` for a reply stored before it is sent."""
     return dict(
         debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.OUT,
-        kind=kind, text=text, template_key=template_key, template_version=template_version,
-        created_at=at, **outcome_of(message_id, error, at),
+        kind=message.kind, text=message.text, template_key=message.template_key,
+        template_version=message.template_version, created_at=at, **outcome,
     )  # fmt: skip
+
+
+def pending(markup: dict[str, object] | None) -> dict[str, object]:
+    """A reply stored before sending, with its buttons or keyboard."""
+    return dict(status=ContactStatus.PENDING, markup=markup)
 
 
 def outcome_of(message_id: int | None, error: str | None, at: datetime) -> dict[str, object]:

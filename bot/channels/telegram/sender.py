@@ -133,12 +133,16 @@ class TelegramSender:
         message_id: int | None,
         error: str | None,
     ) -> int:
+        now = utcnow()
+        outcome = outcome_of(message_id, error, now)
         if log_id is not None:
-            return await self.recorder.settle(log_id, outcome_of(message_id, error, utcnow()))
+            return await self.recorder.settle(log_id, outcome)
         row = outbound_row(
-            channel=CHANNEL, chat_id=chat_id, debtor_id=debtor_id, kind=message.kind,
-            text=message.text, template_key=message.template_key,
-            template_version=message.template_version, message_id=message_id, error=error,
-            at=utcnow(),
-        )  # fmt: skip
+            channel=CHANNEL,
+            chat_id=chat_id,
+            debtor_id=debtor_id,
+            message=message,
+            at=now,
+            outcome=outcome,
+        )
         return await self.recorder.record(row)
