@@ -75,6 +75,11 @@ class Account(IdMixin, TimestampMixin, Base):
 
     debtor: Mapped[Debtor] = relationship(back_populates="accounts")
 
+    @property
+    def owed(self) -> bool:
+        """Open, with something still to pay (what reminders, menus and flows are about)."""
+        return self.status == AccountStatus.OPEN and self.amount_due_minor > 0
+
 
 class Payment(IdMixin, Base):
     """Money received against an account, as reported by the creditor or a payment provider."""

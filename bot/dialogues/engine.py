@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import labels
 from bot.accounts.names import greeting_name
 from bot.channels.base import Button, OutMessage
-from bot.db.models import Account, AccountStatus, Debtor, DialogueState
+from bot.db.models import Account, Debtor, DialogueState
 from bot.dialogues.home import open_accounts
 from bot.dialogues.parsing import fits_currency
 from bot.i18n import translator
@@ -142,12 +142,7 @@ async def flow_account(turn: Turn) -> Account:
     """The open, owed account the chat's flow is about; ``FlowGone`` if it no longer is."""
     account_id = turn.state.data.get("account_id")
     account = await turn.session.get(Account, account_id) if account_id is not None else None
-    if (
-        account is None
-        or account.debtor_id != turn.debtor.id
-        or account.status != AccountStatus.OPEN
-        or account.amount_due_minor <= 0
-    ):
+    if account is None or account.debtor_id != turn.debtor.id or not account.owed:
         raise FlowGone
     return account
 

@@ -164,7 +164,7 @@ async def _proactive(
         {"creditor": creditor, "first_name": greeting_name(debtor.full_name), **context},
     )
     opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
-    owed = [a for a in accounts if a.status == AccountStatus.OPEN and a.amount_due_minor > 0]
+    owed = [a for a in accounts if a.owed]
     message = OutMessage(
         text=f"{body.text}\n\n{opt_out.text}",
         buttons=debt_buttons(owed, debtor.locale, payment_url_template),
