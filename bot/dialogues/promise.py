@@ -86,9 +86,9 @@ async def _after_account(turn: Turn, account_id: int, noted: dict[str, Any]) -> 
     turn.goto(FLOW, AMOUNT, account_id=account_id, date=chosen.isoformat())
     if "said_amount" in noted:
         account = await flow_account(turn)
-        problem = turn.other_currency(noted.get("said_currencies", []), account.currency)
-        if problem is None:
-            problem, minor = _check_amount(turn, Decimal(noted["said_amount"]), account)
+        problem, minor = _check_amount(
+            turn, Decimal(noted["said_amount"]), noted.get("said_currencies", []), account
+        )
         if problem:
             turn.say(problem)
         else:
@@ -270,14 +270,18 @@ def _read_date(turn: Turn, text: str) -> date | None:
 
 
 def _read_amount(turn: Turn, text: str, account: Account) -> tuple[str | None, int]:
-    other = turn.other_currency(currency_marks(text), account.currency)
+    value = parse_user_amount(text, turn.debtor.locale)
+    return _check_amount(turn, value, currency_marks(text), account)
+
+
+def _check_amount(
+    turn: Turn, value: Decimal | None, marks: list[str], account: Account
+) -> tuple[str | None, int]:
+    """What is wrong with an amount, written with these currency ``marks``, for this account;
+    or None and the amount in minor units."""
+    other = turn.other_currency(marks, account.currency)
     if other:
         return other, 0
-    return _check_amount(turn, parse_user_amount(text, turn.debtor.locale), account)
-
-
-def _check_amount(turn: Turn, value: Decimal | None, account: Account) -> tuple[str | None, int]:
-    """What is wrong with an amount for this account, or None and the amount in minor units."""
     _ = turn._
     if value is None or value <= 0:
         return _(labels.PROMISE_AMOUNT_UNREADABLE, example=amount_example(turn.debtor.locale)), 0
