@@ -65,8 +65,8 @@ async def _portfolio(
 
 async def _planning(url: str, accounts: int) -> dict[str, float]:
     from bot.db.engine import create_engine, session_factory
+    from bot.policy import load_policy
     from bot.reminders.planner import plan
-    from bot.reminders.policy import load_policy
 
     await fresh_database(url)
     await _portfolio(url, accounts)
@@ -108,9 +108,9 @@ async def _dispatching(url: str, count: int) -> dict[str, float]:
     from bot.channels.telegram.ratelimit import ChatRateLimiter
     from bot.channels.telegram.sender import TelegramSender
     from bot.db.engine import create_engine, session_factory
+    from bot.policy import load_policy
     from bot.reminders.dispatcher import Dispatcher
     from bot.reminders.planner import plan
-    from bot.reminders.policy import load_policy
     from bot.sandbox import BotApiServer, RateLimits
 
     chat_base = 9_000_000

@@ -17,17 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
-from bot.channels.replies import ReplySweeper
 from bot.channels.telegram.application import build_application
 from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.conversation.replies import ReplySweeper
 from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
-from bot.reminders.cycle import Ticker
+from bot.policy import Policy, load_policy
 from bot.reminders.dispatcher import Dispatcher
-from bot.reminders.policy import Policy, load_policy
+from bot.scheduler import Ticker
 from bot.settings import Settings
 from bot.web.app import make_web_app
 
@@ -76,7 +76,7 @@ async def running(
         # A webhook update is answered once handled: a handler must run to its end even if
         # Telegram hangs up, and a graceful stop waits for the handlers in flight.
         runner = web.AppRunner(
-            make_web_app(settings, telegram, sessions),
+            make_web_app(settings, telegram, sessions, clock=clock),
             handle_signals=False,
             handler_cancellation=False,
             shutdown_timeout=60.0,

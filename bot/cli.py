@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from bot import cli_tickets
 from bot.accounts.csvfile import CsvFileError
-from bot.accounts.importer import ImportReport, import_accounts, import_payments
+from bot.accounts.importer import ImportReport, import_accounts
 from bot.app import PortInUse, serve
 from bot.channels.telegram.links import bot_username, deep_link
 from bot.channels.telegram.ratelimit import ChatRateLimiter
@@ -25,10 +25,11 @@ from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
 from bot.linking.tokens import issue_links
-from bot.reminders.cycle import run_cycle
+from bot.policy import PolicyError, load_policy
 from bot.reminders.dispatcher import Dispatcher
-from bot.reminders.policy import PolicyError, load_policy
 from bot.sandbox.launch import remove_sqlite_file, serve_sandbox
+from bot.services.cycle import run_cycle
+from bot.services.payments import import_payments
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -209,7 +210,7 @@ async def _remind(args: argparse.Namespace, settings: Settings) -> int:
         )
         async with bot:
             dispatcher = Dispatcher(
-                sessions, TelegramSender(bot, sessions), policy,
+                sessions, TelegramSender(bot, sessions, clock=lambda: at), policy,
                 creditor=settings.creditor_name,
                 payment_url_template=settings.payment_url_template, worker="cli",
             )  # fmt: skip

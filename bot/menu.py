@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from bot import labels
-from bot.channels.base import Button
+from bot.channel import Button
 from bot.db.models import Account
 from bot.i18n import translator
 

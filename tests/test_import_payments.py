@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from bot.accounts.csvfile import RowError
-from bot.accounts.importer import import_accounts, import_payments
+from bot.accounts.importer import import_accounts
 from bot.db.models import Account, Payment
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
+from bot.services.payments import import_payments
 from tests.helpers import ACCOUNT_HEADER, write_csv
 
 PAYMENT_HEADER = "payment_ref,account_ref,amount,paid_at,currency\n"

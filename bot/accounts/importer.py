@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -27,10 +27,10 @@ from bot.db.base import utcnow
 from bot.db.engine import dialect_insert
 from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone, Payment
 from bot.money import MoneyError, to_minor
-from bot.promises.events import payments_recorded
-from bot.reminders.policy import Policy
 
 T = TypeVar("T")
+# Told of the payment refs a transaction recorded, inside that transaction.
+OnRecorded = Callable[[AsyncSession, list[str]], Awaitable[None]]
 BATCH = 2000
 _ACCOUNT_UPDATES = (
     "debtor_id", "currency", "amount_due_minor", "due_date", "product", "status", "updated_at",
@@ -78,6 +78,8 @@ async def import_accounts(
     path: Path,
     region: str,
     on_bytes: Callable[[int], object] | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
 ) -> ImportReport:
     """Upsert a portfolio file by ``account_ref``; debtors by ``debtor_ref``, phones added."""
     report = ImportReport()
@@ -100,14 +102,13 @@ async def import_accounts(
     rows = read_rows(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes)
     for batch in _batches(_validated(rows, first_occurrence, report), BATCH):
         async with sessions.begin() as session:
-            await _upsert_accounts(session, batch, report)
+            await _upsert_accounts(session, batch, report, clock())
     return report
 
 
 async def _upsert_accounts(
-    session: AsyncSession, batch: Sequence[AccountRow], report: ImportReport
+    session: AsyncSession, batch: Sequence[AccountRow], report: ImportReport, now: datetime
 ) -> None:
-    now = utcnow()
     debtors = {row.debtor_ref: row for row in batch}  # the last row of a debtor wins
     stmt = dialect_insert(session, Debtor)
     await session.execute(
@@ -201,22 +202,26 @@ async def _upsert_accounts(
 async def import_payments(
     sessions: async_sessionmaker[AsyncSession],
     path: Path,
-    policy: Policy,
+    on_recorded: OnRecorded,
     on_bytes: Callable[[int], object] | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
 ) -> ImportReport:
-    """Record payments idempotently by ``payment_ref`` and reduce what each account owes."""
+    """Record payments idempotently by ``payment_ref`` and reduce what each account owes;
+    ``on_recorded`` hears of each batch's new payments in the batch's transaction."""
     report = ImportReport()
     rows = read_rows(path, PAYMENT_COLUMNS, PAYMENT_OPTIONAL, on_bytes)
     for batch in _batches(_validated(rows, validate_payment, report), 1000):
         async with sessions.begin() as session:
-            await _record_payments(session, batch, report, policy)
+            recorded = await _record_payments(session, batch, report, clock())
+            await on_recorded(session, recorded)
     report.errors.sort(key=lambda e: e.line)
     return report
 
 
 async def _record_payments(
-    session: AsyncSession, batch: Sequence[PaymentRow], report: ImportReport, policy: Policy
-) -> None:
+    session: AsyncSession, batch: Sequence[PaymentRow], report: ImportReport, now: datetime
+) -> list[str]:
     accounts = {
         ref: (account_id, currency)
         for ref, account_id, currency in (
@@ -283,12 +288,14 @@ async def _record_payments(
             "paid_at": r.paid_at,
             "source": r.source,
         }
-    recorded = await apply_payments(session, list(new.values()))
+    recorded = await apply_payments(session, list(new.values()), now)
     report.created += len(recorded)
-    await payments_recorded(session, recorded, policy=policy)
+    return recorded
 
 
-async def apply_payments(session: AsyncSession, payments: list[dict[str, Any]]) -> list[str]:
+async def apply_payments(
+    session: AsyncSession, payments: list[dict[str, Any]], now: datetime
+) -> list[str]:
     """Insert payments not yet recorded and reduce their accounts' balances; return the new refs.
 
     ON CONFLICT DO NOTHING ... RETURNING makes a payment count once even when two imports or an
@@ -296,7 +303,6 @@ async def apply_payments(session: AsyncSession, payments: list[dict[str, Any]]) 
     """
     if not payments:
         return []
-    now = utcnow()
     inserted = (
         (
             await session.execute(

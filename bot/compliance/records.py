@@ -8,7 +8,7 @@ from functools import cache
 from sqlalchemy import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import OutMessage
+from bot.channel import OutMessage
 from bot.db.engine import insert_for
 from bot.db.models import AuditEvent, ContactLog, ContactStatus, Direction
 

@@ -26,7 +26,7 @@ class ContactStatus(StrEnum):
     """What became of a logged message."""
 
     RECEIVED = "received"
-    # A reply stored with the turn that wrote it, not yet sent (see bot/channels/replies.py).
+    # A reply stored with the turn that wrote it, not yet sent (see bot/conversation/replies.py).
     PENDING = "pending"
     # A pending reply a sweep took over from a process that stopped before sending it.
     RESENDING = "resending"

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.accounts.names import greeting_name
-from bot.channels.base import Button, OutMessage
+from bot.channel import Button, OutMessage
 from bot.db.models import Account, Debtor, DialogueState
 from bot.dialogues.home import open_accounts
 from bot.dialogues.parsing import fits_currency
 from bot.i18n import translator
 from bot.money import format_money
-from bot.reminders.policy import Policy
+from bot.policy import Policy
 from bot.templates.store import render
 
 

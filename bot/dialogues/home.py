@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
-from bot.channels.base import Button, OutMessage
+from bot.channel import Button, OutMessage
 from bot.db.models import Account, AccountStatus, Debtor
 from bot.i18n import translator
 from bot.menu import debt_buttons

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import update
 
 from bot import labels
-from bot.channels.base import Button
+from bot.channel import Button
 from bot.compliance.records import audit
 from bot.db.models import Account, Promise, PromiseStatus
 from bot.dialogues.engine import Turn, arg_date, arg_int, flow_account

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
-from bot.channels.base import Button, OutMessage
+from bot.channel import Button, OutMessage
 from bot.compliance.optout import opt_out
 from bot.db.models import Debtor
 from bot.dialogues import intents, plan, promise, situations
@@ -22,7 +22,7 @@ from bot.dialogues.engine import (
 )
 from bot.dialogues.home import home_message
 from bot.i18n import SUPPORTED_LOCALES, supported_locale, translator
-from bot.reminders.policy import Policy
+from bot.policy import Policy
 
 FLOWS = {promise.FLOW: promise, plan.FLOW: plan, situations.FLOW: situations}
 UNRECOGNISED_BEFORE_HELP = 3

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from bot import labels
-from bot.channels.base import Button
+from bot.channel import Button
 from bot.compliance.records import audit
 from bot.db.models import Account, AccountStatus
 from bot.dialogues.engine import Turn

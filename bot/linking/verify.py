@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from bot import labels
 from bot.accounts.names import greeting_name
-from bot.channels.base import Button, OutMessage, ReplyKeyboard
+from bot.channel import Button, OutMessage, ReplyKeyboard
 from bot.compliance.optout import opt_in, opt_out
 from bot.compliance.records import audit
 from bot.db.models import (

@@ -15,22 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
-from bot.db.base import utcnow
 from bot.db.models import Account, Payment
 from bot.money import from_minor
+from bot.policy import Policy
 from bot.promises.lifecycle import settle_promises
 from bot.promises.plans import settle_plans
-from bot.reminders.policy import Policy
 
 
 async def payments_recorded(
-    session: AsyncSession, refs: Sequence[str], *, policy: Policy, at: datetime | None = None
+    session: AsyncSession, refs: Sequence[str], *, policy: Policy, at: datetime
 ) -> None:
     """React to newly recorded payments (by ``payment_ref``): one ``payment_received`` each,
     and the open promises on their accounts judged at once (a kept one is thanked)."""
     if not refs:
         return
-    at = at or utcnow()
     rows = await session.execute(
         select(
             Payment.payment_ref,

@@ -27,8 +27,8 @@ from bot.db.models import (
     ReminderOutbox,
 )
 from bot.handoff.tickets import open_ticket
-from bot.reminders.clock import zone_clock
-from bot.reminders.policy import Policy
+from bot.policy import Policy
+from bot.policy.window import zone_clock
 
 TEMPLATES = {
     "promise_due": "promise_due_tomorrow",

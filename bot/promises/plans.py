@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.compliance.records import audit
 from bot.db.models import Debtor, Payment, PlanInstallment, PlanStatus, RepaymentPlan
 from bot.handoff.tickets import open_ticket
+from bot.policy import Policy
 from bot.promises.lifecycle import queue_message
-from bot.reminders.policy import Policy
 
 
 async def settle_plans(

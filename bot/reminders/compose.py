@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.accounts.names import greeting_name
-from bot.channels.base import OutMessage
+from bot.channel import OutMessage
 from bot.db.models import (
     Account,
     AccountStatus,
@@ -21,9 +21,9 @@ from bot.db.models import (
     RepaymentPlan,
 )
 from bot.menu import debt_buttons
-from bot.reminders.clock import day_number
+from bot.policy import Policy
+from bot.policy.window import day_number
 from bot.reminders.fees import late_fee
-from bot.reminders.policy import Policy
 from bot.templates.accounts import account_rows, accounts_block, totals
 from bot.templates.store import render
 

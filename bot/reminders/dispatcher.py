@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.base import (
+from bot.channel import (
     ChannelUnreachable,
     PermanentSendError,
     Sender,
@@ -39,15 +39,15 @@ from bot.db.models import (
     ReminderOutbox,
     RepaymentPlan,
 )
-from bot.reminders.clock import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
+from bot.policy import Policy
+from bot.policy.window import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
 from bot.reminders.compose import (
     compose_installment_message,
     compose_promise_message,
     compose_reminder,
 )
-from bot.reminders.holds import CHANNEL, debtor_reason
+from bot.reminders.holds import debtor_reason
 from bot.reminders.planner import candidates, stage_reminders
-from bot.reminders.policy import Policy
 from bot.templates.renderer import RenderError
 
 log = logging.getLogger(__name__)
@@ -211,14 +211,17 @@ class Dispatcher:
                     select(ChannelLink)
                     .where(
                         ChannelLink.debtor_id == debtor.id,
-                        ChannelLink.channel == CHANNEL,
+                        ChannelLink.channel == self.sender.channel,
                         ChannelLink.verified_at.is_not(None),
                         ChannelLink.unreachable_at.is_(None),
                     )
                     .order_by(ChannelLink.verified_at.desc())
                     .limit(1)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if link is None:
+                # Reachable only on a channel this process does not send through.
+                return _Decision("skipped", "unreachable")
             try:
                 if row.kind == "stage":
                     composed = await compose_reminder(

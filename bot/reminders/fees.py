@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from bot.reminders.policy import LateFees
+from bot.policy import LateFees
 
 
 def late_fee(amount_minor: int, dpd: int, fees: LateFees, *, waived: bool) -> int:

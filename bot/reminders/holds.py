@@ -18,10 +18,8 @@ from bot.db.models import (
     RepaymentPlan,
     TicketStatus,
 )
-from bot.reminders.policy import Policy
+from bot.policy import Policy
 from bot.reminders.sqlparts import days_since_epoch
-
-CHANNEL = "telegram"
 
 
 def debtor_blocks(
@@ -85,7 +83,8 @@ def debtor_blocks(
                 ),
             )
         )
-    link = ChannelLink.debtor_id == Debtor.id, ChannelLink.channel == CHANNEL
+    # A chat on any channel will do; the dispatcher sends through the one it reaches.
+    link = (ChannelLink.debtor_id == Debtor.id,)
     found += [
         ("unlinked", not_(exists().where(*link))),
         ("unverified", not_(exists().where(*link, ChannelLink.verified_at.is_not(None)))),

@@ -45,9 +45,9 @@ from bot.db.models import (
     ReminderOutbox,
     TicketStatus,
 )
-from bot.reminders.clock import ZoneClock, zone_clock
+from bot.policy import Policy
+from bot.policy.window import ZoneClock, zone_clock
 from bot.reminders.holds import debtor_blocks
-from bot.reminders.policy import Policy
 from bot.reminders.sqlparts import as_text, days_since_epoch, rows_table
 
 # Reasons that stop automated messages but not the hand-over to people at the final stage.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -14,19 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.accounts.csvfile import CsvRow
-from bot.accounts.importer import apply_payments
 from bot.accounts.rows import PaymentRow, validate_payment
-from bot.db.base import utcnow
 from bot.db.engine import retrying
 from bot.db.models import Account, Payment
 from bot.money import MoneyError, check_currency, from_minor, to_minor
-from bot.promises.events import payments_recorded
-from bot.reminders.policy import Policy
+from bot.policy import Policy
+from bot.services.payments import record_payments
 
 log = logging.getLogger(__name__)
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 API_KEY = web.AppKey("api_key", str)
 POLICY = web.AppKey("policy", Policy)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
 REQUIRED = ("payment_ref", "account_ref", "amount")
 OPTIONAL = ("currency", "paid_at", "source")
 SOURCE = "api"
@@ -53,10 +54,12 @@ def add_api_routes(
     sessions: async_sessionmaker[AsyncSession],
     api_key: str | None,
     policy: Policy,
+    clock: Callable[[], datetime],
 ) -> None:
     """Serve the JSON API from ``app``; without a key every call answers 503."""
     app[SESSIONS] = sessions
     app[POLICY] = policy
+    app[CLOCK] = clock
     if api_key:
         app[API_KEY] = api_key
     app.router.add_post("/api/payments", post_payment)
@@ -76,8 +79,8 @@ async def post_payment(request: web.Request) -> web.Response:
         return _error(400, "the body is not JSON")
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
-    policy = request.app[POLICY]
-    return await retrying(request.app[SESSIONS], lambda s: _record(s, body, policy))
+    policy, clock = request.app[POLICY], request.app[CLOCK]
+    return await retrying(request.app[SESSIONS], lambda s: _record(s, body, policy, clock()))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -91,9 +94,11 @@ def _authorised(request: web.Request, key: str) -> bool:
     return matches and scheme.lower() == "bearer"
 
 
-async def _record(session: AsyncSession, body: dict[str, Any], policy: Policy) -> web.Response:
+async def _record(
+    session: AsyncSession, body: dict[str, Any], policy: Policy, now: datetime
+) -> web.Response:
     errors = _Errors()
-    row = _validated(body, errors)
+    row = _validated(body, errors, now)
     account = None
     if "account_ref" not in errors.by_field:
         ref = body["account_ref"].strip()
@@ -118,10 +123,10 @@ async def _record(session: AsyncSession, body: dict[str, Any], policy: Policy) -
         return _error(404, errors.by_field["account_ref"])  # the only problem: no such account
     if errors.by_field or row is None or account is None:
         return errors.response()
-    return await _apply(session, row, account.id, account.currency, amount, policy)
+    return await _apply(session, row, account.id, account.currency, amount, policy, now)
 
 
-def _validated(body: dict[str, Any], errors: _Errors) -> PaymentRow | None:
+def _validated(body: dict[str, Any], errors: _Errors, now: datetime) -> PaymentRow | None:
     """Check the fields that do not depend on the account, as a payments file row would be."""
     for field in body:
         if field not in REQUIRED + OPTIONAL:
@@ -142,7 +147,7 @@ def _validated(body: dict[str, Any], errors: _Errors) -> PaymentRow | None:
             values[field] = ""
         else:
             values[field] = value.strip()
-    values["paid_at"] = values["paid_at"] or utcnow().isoformat()
+    values["paid_at"] = values["paid_at"] or now.isoformat()
     values["source"] = values["source"] or SOURCE
     result = validate_payment(CsvRow(0, values))
     if isinstance(result, PaymentRow):
@@ -180,15 +185,14 @@ async def _apply(
     currency: str,
     amount: int,
     policy: Policy,
+    now: datetime,
 ) -> web.Response:
     payment = {
         "payment_ref": row.payment_ref, "account_id": account_id, "amount_minor": amount,
         "currency": currency, "paid_at": row.paid_at, "source": row.source,
     }  # fmt: skip
     status, code = "recorded", 201
-    if await apply_payments(session, [payment]):
-        await payments_recorded(session, [row.payment_ref], policy=policy)
-    else:
+    if not await record_payments(session, [payment], policy, now):
         # Recorded before, or a moment ago by a concurrent request that won the insert.
         earlier = (
             await session.execute(

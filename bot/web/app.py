@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -11,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import Application
 
 from bot.channels.telegram.handlers import read_update
-from bot.reminders.policy import load_policy
+from bot.db.base import utcnow
+from bot.policy import load_policy
 from bot.settings import Settings
 from bot.web.api import add_api_routes
 
@@ -58,13 +61,15 @@ def make_web_app(
     settings: Settings,
     telegram: Application | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The web application: the webhook route in webhook mode, the JSON API given a database."""
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_get("/healthz", health)
     if sessions is not None:
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
-        add_api_routes(app, sessions, api_key, load_policy(settings.policy_file))
+        add_api_routes(app, sessions, api_key, load_policy(settings.policy_file), clock)
     if telegram is not None and settings.webhook_url:
         settings.require("webhook_secret")
         app[TELEGRAM_APP] = telegram

@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot import labels
-from bot.channels.base import Button, OutMessage
+from bot.channel import Button, OutMessage
 from bot.channels.telegram import handlers
 from bot.db.engine import create_engine, session_factory
 from bot.db.models import Account, Debtor, DialogueState, Promise, RepaymentPlan
@@ -57,7 +57,7 @@ from bot.dialogues import promise as promise_flow
 from bot.dialogues.engine import Input, Settings, idle_for, split_data
 from bot.dialogues.router import Dialogues
 from bot.i18n import SUPPORTED_LOCALES, translator
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
 from bot.sandbox.html_check import parse_html, strip_text
 from tests.helpers import add_debtor
 

@@ -11,7 +11,7 @@ from bot.db.engine import create_engine, session_factory
 from bot.db.models import DialogueState, Promise
 from bot.dialogues.engine import Input, Settings
 from bot.dialogues.router import Dialogues
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
 from tests.helpers import add_debtor
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from telegram.ext import ExtBot
 
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
+from bot.policy import Policy, load_policy
 from bot.reminders.dispatcher import Dispatcher
-from bot.reminders.policy import Policy, load_policy
 from bot.sandbox import BotApiServer, RateLimits
 
 TOKEN = "515151:AAE-dispatch-test-token"

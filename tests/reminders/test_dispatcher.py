@@ -16,8 +16,8 @@ from bot.db.models import (
     ReminderOutbox,
     TemplateVersion,
 )
+from bot.policy import Caps, LateFees, load_policy
 from bot.reminders.planner import plan
-from bot.reminders.policy import Caps, LateFees, load_policy
 from bot.templates.store import forget_cached_templates
 from tests.helpers import add_debtor
 from tests.reminders.conftest import BOT

@@ -18,8 +18,8 @@ from bot.db.models import (
     ReminderOutbox,
     RepaymentPlan,
 )
+from bot.policy import load_policy
 from bot.reminders.planner import plan
-from bot.reminders.policy import load_policy
 from tests.helpers import add_debtor
 
 POLICY = load_policy()

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 
 from bot.db.models import HandoffTicket, PlanInstallment, RepaymentPlan
-from bot.reminders.cycle import run_cycle
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
+from bot.services.cycle import run_cycle
 from tests.helpers import add_debtor
 from tests.reminders.conftest import BOT
 from tests.reminders.test_promises import _pay

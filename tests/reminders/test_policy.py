@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.policy import DEFAULT_POLICY, LateFees, PolicyError, load_policy
 from bot.reminders.fees import late_fee
-from bot.reminders.policy import DEFAULT_POLICY, LateFees, PolicyError, load_policy
 
 
 def test_the_default_policy_matches_the_brief():

@@ -7,11 +7,10 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
-from bot.accounts.importer import apply_payments
 from bot.db.models import HandoffTicket, Promise, ReminderOutbox
-from bot.promises.events import payments_recorded
-from bot.reminders.cycle import run_cycle
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
+from bot.services.cycle import run_cycle
+from bot.services.payments import record_payments
 from tests.helpers import add_debtor
 from tests.reminders.conftest import BOT
 
@@ -45,11 +44,11 @@ async def _pay(sessions, account_ref: str, amount: int, at: datetime) -> None:
         account = (
             await s.execute(select(Account).where(Account.account_ref == account_ref))
         ).scalar_one()
-        refs = await apply_payments(
+        await record_payments(
             s, [{"payment_ref": f"P-{amount}-{at:%d%H}", "account_id": account.id,
                  "amount_minor": amount, "currency": "USD", "paid_at": at, "source": "test"}],
+            POLICY, at,
         )  # fmt: skip
-        await payments_recorded(s, refs, policy=POLICY, at=at)
 
 
 async def _cycle(sessions, post, at: datetime):

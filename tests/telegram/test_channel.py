@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.app import running
-from bot.channels.base import ChannelUnreachable, OutMessage
+from bot.channel import ChannelUnreachable, OutMessage
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.cli import main
 from bot.db.engine import is_sqlite

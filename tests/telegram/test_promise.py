@@ -7,12 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.accounts.importer import apply_payments
 from bot.app import running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db.models import Account, Debtor, DialogueState, Promise, RepaymentPlan
-from bot.promises.events import payments_recorded
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
+from bot.services.payments import record_payments
 from tests.telegram.conftest import ALICE, BOT, WANG, World
 
 pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
@@ -188,11 +187,11 @@ async def test_an_account_paid_during_the_promise_flow_ends_it_politely(world: W
         account_id = (
             await s.execute(select(Account.id).where(Account.account_ref == "ACC-1002"))
         ).scalar_one()
-        refs = await apply_payments(
+        await record_payments(
             s, [{"payment_ref": "PAY-1002", "account_id": account_id, "amount_minor": 8999,
                  "currency": "USD", "paid_at": datetime.now(UTC), "source": "test"}],
+            load_policy(None), datetime.now(UTC),
         )  # fmt: skip
-        await payments_recorded(s, refs, policy=load_policy(None))
 
     texts = await press(world, ALICE, "Full amount: $89.99", expect=n + 5)
     assert texts[-2] == (

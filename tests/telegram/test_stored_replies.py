@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.channels import replies
-from bot.channels.base import Button, OutMessage, ReplyKeyboard
-from bot.channels.replies import ReplySweeper
+from bot.channel import Button, OutMessage, ReplyKeyboard
+from bot.conversation import replies
+from bot.conversation.replies import ReplySweeper
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink, ContactLog
 from tests.telegram.conftest import ALICE, BOT, World

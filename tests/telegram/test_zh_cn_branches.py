@@ -16,7 +16,6 @@ import pytest
 from babel.dates import format_date
 from sqlalchemy import select, update
 
-from bot.accounts.importer import apply_payments
 from bot.app import make_dispatcher, running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db.models import (
@@ -29,10 +28,10 @@ from bot.db.models import (
     Promise,
     RepaymentPlan,
 )
-from bot.promises.events import payments_recorded
-from bot.reminders.cycle import run_cycle
-from bot.reminders.policy import load_policy
+from bot.policy import load_policy
 from bot.sandbox import BotApiServer, RateLimits
+from bot.services.cycle import run_cycle
+from bot.services.payments import record_payments
 from tests.telegram.conftest import BOT, TOKEN, WANG, World, bot_settings, seed
 from tests.telegram.test_plan_and_reasons import tickets
 from tests.telegram.test_promise import buttons, local_today, press, promises, verify
@@ -881,11 +880,11 @@ async def pay(world: World, minor: int, at: datetime) -> None:
         account_id = (
             await s.execute(select(Account.id).where(Account.account_ref == "ACC-2001"))
         ).scalar_one()
-        refs = await apply_payments(
+        await record_payments(
             s, [{"payment_ref": f"P-{minor}", "account_id": account_id, "amount_minor": minor,
                  "currency": "CNY", "paid_at": at, "source": "test"}],
+            POLICY, at,
         )  # fmt: skip
-        await payments_recorded(s, refs, policy=POLICY, at=at)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from bot.db.base import utcnow
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
 from bot.linking.verify import Linking
-from bot.reminders.policy import Policy, load_policy
+from bot.policy import Policy, load_policy
 from bot.settings import Settings
 
 
@@ -56,7 +56,7 @@ def build_application(
             policy or load_policy(settings.policy_file),
             DialogueSettings(settings.creditor_name, settings.payment_url_template),
         ),
-        sender=TelegramSender(application.bot, sessions),
+        sender=TelegramSender(application.bot, sessions, clock),
         clock=clock,
         chat_locks=defaultdict(asyncio.Lock),
     )

@@ -2,7 +2,7 @@
 
 Every update is logged in the same transaction that handles it, and the replies are stored in
 it too. Updates of one chat are handled one at a time in this process; replies go out after
-the transaction commits (see bot/channels/replies.py for one whose process stops first).
+the transaction commits (see bot/conversation/replies.py for one whose process stops first).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from telegram.ext import (
 )
 
 from bot import labels
-from bot.channels import replies
-from bot.channels.base import OutMessage, ReplyKeyboard
+from bot.channel import OutMessage, ReplyKeyboard
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
+from bot.conversation import replies
 from bot.db.engine import retrying
 from bot.db.models import ChannelLink, Debtor
 from bot.dialogues.engine import Input

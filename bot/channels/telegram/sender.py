@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +20,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import labels
-from bot.channels.base import (
+from bot.channel import (
     ChannelUnreachable,
     Delivery,
     OutMessage,
@@ -70,9 +72,17 @@ def to_markup(message: OutMessage, locale: str | None) -> Markup:
 class TelegramSender:
     """Delivers messages to chats and records each attempt; a block marks the link unreachable."""
 
-    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession]) -> None:
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        bot: Bot,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.bot = bot
         self.sessions = sessions
+        self.clock = clock
         self.recorder = OutboundRecorder(sessions)
 
     async def send(
@@ -120,7 +130,7 @@ class TelegramSender:
                 update(ChannelLink)
                 .where(ChannelLink.channel == CHANNEL, ChannelLink.chat_id == chat_id)
                 .where(ChannelLink.unreachable_at.is_(None))
-                .values(unreachable_at=utcnow(), unreachable_reason=reason[:200])
+                .values(unreachable_at=self.clock(), unreachable_reason=reason[:200])
             )
         log.info("telegram chat marked unreachable: %s", reason)
 
@@ -133,7 +143,7 @@ class TelegramSender:
         message_id: int | None,
         error: str | None,
     ) -> int:
-        now = utcnow()
+        now = self.clock()
         outcome = outcome_of(message_id, error, now)
         if log_id is not None:
             return await self.recorder.settle(log_id, outcome)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from bot.reminders.policy import Window
+from bot.policy import Window
 
 EPOCH = date(1970, 1, 1)
 SLOTS = ("morning", "midday", "evening")

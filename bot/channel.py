@@ -62,6 +62,8 @@ class PermanentSendError(SendError):
 class Sender(Protocol):
     """Anything that can deliver an OutMessage to a chat and log it in the contact log."""
 
+    channel: str  # the name chats of this channel are stored under ("telegram")
+
     async def send(
         self,
         chat_id: int,

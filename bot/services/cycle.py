@@ -1,24 +1,22 @@
-"""One reminder cycle (plan, then dispatch) and the ticker that runs cycles on an interval."""
+"""One scheduled cycle: settle promises and plans, plan reminders, then dispatch what is due.
+
+An application service above the domains it drives (promises, reminders); the scheduler
+(bot/scheduler.py) runs it on an interval, `nudgebot remind` once.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.policy import Policy
 from bot.promises.lifecycle import plan_promise_reminders, settle_promises
 from bot.promises.plans import plan_installment_reminders, settle_plans
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.planner import plan
-from bot.reminders.policy import Policy
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,61 +80,3 @@ async def run_cycle(
     report.skipped += sent.skipped
     report.failed += sent.failed
     return report
-
-
-class Ticker:
-    """Runs dispatch every few seconds and planning every few minutes, never overlapping."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        dispatcher: Dispatcher,
-        policy: Policy,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.sessions, self.dispatcher, self.policy, self.clock = (
-            sessions,
-            dispatcher,
-            policy,
-            clock,
-        )
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self._last_plan: datetime | None = None
-        self._running: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Begin ticking (the first tick is right away)."""
-        self.scheduler.add_job(
-            self._tick,
-            "interval",
-            seconds=self.policy.schedule.dispatch_every_seconds,
-            next_run_time=datetime.now(UTC),  # real time: the injected clock may be any instant
-            max_instances=1,
-            coalesce=True,
-            id="reminders",
-        )
-        self.scheduler.start()
-
-    async def stop(self) -> None:
-        """Stop ticking and let a cycle in progress finish."""
-        self.scheduler.shutdown(wait=False)
-        if self._running is not None:
-            await asyncio.shield(self._running)
-
-    async def _tick(self) -> None:
-        self._running = asyncio.current_task()
-        try:
-            now = self.clock()
-            every = timedelta(minutes=self.policy.schedule.plan_every_minutes)
-            planning = self._last_plan is None or now - self._last_plan >= every
-            report = await run_cycle(
-                self.sessions, self.dispatcher, self.policy, now, planning=planning
-            )
-            if planning:
-                self._last_plan = now
-            if report.planned or report.sent or report.failed:
-                log.info("reminders: %s", "; ".join(report.lines()))
-        except Exception:
-            log.exception("reminder cycle failed; the next tick tries again")
-        finally:
-            self._running = None
