@@ -15,6 +15,16 @@ class ReplyKeyboard(StrEnum):
 
 
 @dataclass(frozen=True)
+class Chat:
+    """Who wrote, as the channel tells it."""
+
+    channel: str
+    chat_id: int
+    user_id: int | None
+    language_code: str | None
+
+
+@dataclass(frozen=True)
 class Button:
     """An inline button: either a callback (``data`` ≤ 64 bytes) or a link."""
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from bot import labels
 from bot.accounts.names import greeting_name
-from bot.channel import Button, OutMessage, ReplyKeyboard
+from bot.channel import Button, Chat, OutMessage, ReplyKeyboard
 from bot.compliance.optout import opt_in, opt_out
 from bot.compliance.records import audit
 from bot.db.models import (
@@ -44,16 +44,6 @@ _LINK_OF = (
 )
 ANSWER_LENGTH = 4
 FLOW = "verify"
-
-
-@dataclass(frozen=True)
-class Chat:
-    """Who wrote, as the channel tells it."""
-
-    channel: str
-    chat_id: int
-    user_id: int | None
-    language_code: str | None
 
 
 @dataclass(frozen=True)

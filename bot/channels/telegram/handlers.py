@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 
 from bot import labels
-from bot.channel import OutMessage, ReplyKeyboard
+from bot.channel import Chat, OutMessage, ReplyKeyboard
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.compliance.optout import is_stop_request
 from bot.compliance.records import audit, log_inbound
@@ -38,7 +38,7 @@ from bot.db.models import ChannelLink, Debtor
 from bot.dialogues.engine import Input
 from bot.dialogues.router import Dialogues
 from bot.i18n import translator
-from bot.linking.verify import Chat, Linking, Outcome
+from bot.linking.verify import Linking, Outcome
 
 log = logging.getLogger(__name__)
 
