@@ -35,9 +35,11 @@ from bot.templates.store import render
 class Input:
     """What the person did: typed text, pressed a button (``data``), or sent a /command."""
 
-    kind: str  # "text", "button" or "command"
-    text: str = ""
+    kind: str  # "text", "button", "command", "start", "contact" or "other"
+    text: str = ""  # typed text, the command's name, or the start link's payload
     data: str = ""
+    contact_user_id: int | None = None  # a shared contact: whose it is, and its phone
+    phone: str = ""
 
 
 @dataclass(frozen=True)

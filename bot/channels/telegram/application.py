@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,6 +12,8 @@ from bot.channels.telegram import handlers
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.transport import AiohttpRequest
+from bot.conversation.bot_owner import BotOwner
+from bot.conversation.pipeline import Conversations
 from bot.db.base import utcnow
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
@@ -49,16 +49,17 @@ def build_application(
         .updater(None)
     )
     application = builder.build()
-    application.bot_data["services"] = handlers.Services(
-        sessions=sessions,
-        linking=Linking(settings.creditor_name, settings.payment_url_template),
-        dialogues=Dialogues(
+    sender = TelegramSender(application.bot, sessions, clock)
+    owner = BotOwner(
+        Linking(settings.creditor_name, settings.payment_url_template),
+        Dialogues(
             policy or load_policy(settings.policy_file),
             DialogueSettings(settings.creditor_name, settings.payment_url_template),
         ),
-        sender=TelegramSender(application.bot, sessions, clock),
-        clock=clock,
-        chat_locks=defaultdict(asyncio.Lock),
     )
+    conversations = Conversations(
+        sessions, owner, {sender.channel: sender}, clock, settings.creditor_name
+    )
+    application.bot_data["services"] = handlers.Services(conversations, sender)
     handlers.install(application)
     return application
