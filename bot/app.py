@@ -21,6 +21,7 @@ from bot.channels.telegram.application import build_application
 from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.webhook import add_webhook_route
 from bot.conversation.replies import ReplySweeper
 from bot.db import migrate
 from bot.db.base import utcnow
@@ -75,8 +76,11 @@ async def running(
         # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
         # A webhook update is answered once handled: a handler must run to its end even if
         # Telegram hangs up, and a graceful stop waits for the handlers in flight.
+        web_app = make_web_app(settings, sessions, clock=clock)
+        if webhook:
+            add_webhook_route(web_app, settings, telegram)
         runner = web.AppRunner(
-            make_web_app(settings, telegram, sessions, clock=clock),
+            web_app,
             handle_signals=False,
             handler_cancellation=False,
             shutdown_timeout=60.0,

@@ -30,7 +30,7 @@ PAYMENT = {
 
 
 async def _client(sessions, api_key: str | None) -> TestClient:
-    client = TestClient(TestServer(make_web_app(load_settings(api_key=api_key), None, sessions)))
+    client = TestClient(TestServer(make_web_app(load_settings(api_key=api_key), sessions)))
     await client.start_server()
     return client
 
