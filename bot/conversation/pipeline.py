@@ -138,7 +138,7 @@ class Conversations:
             link = await self.bot.link_of(s, chat)
             if inbound.heard is not None and not await self._record(s, inbound, link, now):
                 log.info(
-                    "delivery %s came again; it was handled once already", inbound.delivery_id
+                    "update %s delivered again; it was handled once already", inbound.delivery_id
                 )
                 return None
             if _is_stop(inp):

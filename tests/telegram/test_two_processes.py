@@ -64,8 +64,8 @@ STALE = (
     "That button belongs to an earlier message and no longer applies. Here is where we are now."
 )
 SUMMARY = "Here is what is currently open with Acme Lending:"
-# The bot's log line when an update it has on record is delivered again (handlers._turn).
-HANDLERS_LOG = "bot.channels.telegram.handlers"
+# The bot's log line when an update it has on record is delivered again (the pipeline's turn).
+HANDLERS_LOG = "bot.conversation.pipeline"
 DELIVERED_AGAIN = "delivered again"
 # What a turn waits on, as PostgreSQL shows it: another turn's new contact-log key (the same
 # update, in hand elsewhere), or the chat's dialogue row (held by a test, or another turn).
