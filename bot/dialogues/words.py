@@ -1,4 +1,4 @@
-"""Recognising what a free-text message asks for, in each language (keyword rules, pure)."""
+"""What a free-text promise says: that it pays on a date, which date, and how much (pure)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,6 @@ from decimal import Decimal
 
 from bot.dialogues.parsing import amounts_in, find_date, fold, parse_user_date
 
-# Menu items and the phrases that ask for them, first match wins. Stop requests never get here.
-_RULES: tuple[tuple[str, str], ...] = (
-    ("person", "person|human|agent|someone real|call me|人工|客服|真人|工作人员"),
-    (
-        "dispute",
-        "dispute|not mine|don't owe|do not owe|wrong amount|complain|fraud|异议|投诉|不是我的|搞错",
-    ),
-    (
-        "cant_pay",
-        "can't pay|cannot pay|can not pay|unable to pay|lost my job|no money|hardship|还不起|还不了|还不上|付不起|付不了|没法还|无法还|不能还|没钱|失业|困难",
-    ),
-    ("plan", "plan|installment|instalment|monthly|split|分期|分几次|每月"),
-    (
-        "promise",
-        "promise|i will pay|i'll pay|pay on|pay by|pay next|承诺|保证|会还|我会付|下周还|明天还",
-    ),
-    ("language", "language|english|chinese|中文|语言|英文"),
-    ("balance", "balance|how much|owe|amount due|pay|欠|多少钱|余额|还款|付款|支付"),
-)
 # "Pay" and a date ("I can pay 12/15", "我下周五还") is a promise too, unless it is said not to
 # be or to be past ("I did not pay on Friday", "12月1日已经还了").
 _PAYS = re.compile(r"(?<![a-z])pay(?![a-z])|还|付")
@@ -48,20 +29,8 @@ class PromiseWords:
     amount: Decimal | None
 
 
-def detect(text: str, locale: str = "en") -> str | None:
-    """The menu item a message asks for, or None."""
-    folded = fold(text)
-    if not folded:
-        return None
-    for item, phrases in _RULES:
-        if any(phrase in folded for phrase in phrases.split("|")):
-            return item
-        if item == "promise" and _pays_on_a_date(folded, locale):
-            return item
-    return None
-
-
-def _pays_on_a_date(folded: str, locale: str) -> bool:
+def pays_on_a_date(folded: str, locale: str) -> bool:
+    """Whether a folded message says it pays on a date ("I can pay 12/15", "我下周五还")."""
     return bool(
         _PAYS.search(folded)
         and not _NOT_A_PROMISE.search(_COURTESIES.sub(" ", folded))

@@ -17,7 +17,6 @@ from bot.channels.telegram.transport import AiohttpRequest
 from bot.db.base import utcnow
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
-from bot.linking.verify import Linking
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
 
@@ -51,7 +50,6 @@ def build_application(
     application = builder.build()
     application.bot_data["services"] = handlers.Services(
         sessions=sessions,
-        linking=Linking(settings.creditor_name, settings.payment_url_template),
         dialogues=Dialogues(
             policy or load_policy(settings.policy_file),
             DialogueSettings(settings.creditor_name, settings.payment_url_template),

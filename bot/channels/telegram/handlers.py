@@ -35,10 +35,10 @@ from bot.compliance.records import audit, log_inbound
 from bot.conversation import replies
 from bot.db.engine import retrying
 from bot.db.models import ChannelLink, Debtor
-from bot.dialogues.engine import Input
+from bot.dialogues import registry
+from bot.dialogues.engine import Input, Outcome
 from bot.dialogues.router import Dialogues
 from bot.i18n import translator
-from bot.linking.verify import Linking, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ class Services:
     """What handlers need, built once per process."""
 
     sessions: async_sessionmaker[AsyncSession]
-    linking: Linking
     dialogues: Dialogues
     sender: TelegramSender
     clock: Callable[[], datetime]
@@ -90,7 +89,7 @@ def _chat(update: Update) -> Chat:
 
 
 Step = Callable[[AsyncSession, Chat, ChannelLink | None, datetime], Awaitable[Outcome | None]]
-COMMANDS = ("menu", "balance", "promise", "plan", "person", "language", "cancel")
+COMMANDS = tuple(c.name for c in registry.commands() if c.name not in ("start", "stop"))
 # Longer messages are answered, but only their beginning is read (Telegram allows 4096).
 MAX_TEXT = 1000
 
@@ -158,7 +157,7 @@ async def _turn(services: Services, chat: Chat, heard: Heard | None, step: Step)
 
     async def work(s: AsyncSession) -> Answer | None:
         now = services.clock()
-        link = await services.linking.link_of(s, chat)
+        link = await services.dialogues.link_of(s, chat)
         if heard is not None and not await _record(s, chat, link, heard, now):
             log.info("update %d delivered again; it was handled once already", heard.update_id)
             return None
@@ -208,7 +207,7 @@ async def _apologise(services: Services, chat: Chat, heard: Heard | None) -> Non
     debtor_id, locale = None, chat.language_code
     try:
         async with services.sessions.begin() as s:
-            link = await services.linking.link_of(s, chat)
+            link = await services.dialogues.link_of(s, chat)
             if link is not None:
                 debtor_id, locale = link.debtor_id, link.debtor.locale
             if heard is not None:
@@ -225,46 +224,29 @@ async def _apologise(services: Services, chat: Chat, heard: Heard | None) -> Non
 async def on_start(update: Update, context: BotContext) -> None:
     """/start, with a deep-link token or without."""
     payload = context.args[0] if context.args else ""
-    linking = context.services.linking
-    await _handle(
-        update, context, lambda s, chat, link, now: linking.start(s, chat, link, payload, now)
-    )
+    await _handle(update, context, _converse(context.services, Input("start", text=payload)))
 
 
 async def on_stop(update: Update, context: BotContext) -> None:
     """/stop: no more proactive messages, confirmed at once."""
-    linking = context.services.linking
+    dialogues = context.services.dialogues
     await _handle(
-        update, context, lambda s, chat, link, now: linking.stop(s, chat, link, now, via="/stop")
+        update, context, lambda s, chat, link, now: dialogues.stop(s, chat, link, now, via="/stop")
     )
 
 
 async def on_contact(update: Update, context: BotContext) -> None:
     """A shared contact: the identity check."""
     contact = update.effective_message.contact
-    linking = context.services.linking
-
-    def step(s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime):
-        return linking.contact(s, chat, link, contact.user_id, contact.phone_number, now)
-
-    await _handle(update, context, step)
+    inp = Input("contact", contact_user_id=contact.user_id, phone=contact.phone_number)
+    await _handle(update, context, _converse(context.services, inp))
 
 
 def _converse(services: Services, inp: Input) -> Step:
-    """A step that answers a verified chat through the dialogues, anyone else through linking."""
+    """A step that answers the input through the dialogues."""
 
-    async def step(
-        s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime
-    ) -> Outcome | None:
-        if link is None or link.verified_at is None:
-            if inp.kind == "text":
-                return await services.linking.text(s, chat, link, inp.text, now)
-            return await services.linking.unverified_prompt(s, chat, link, now)
-        messages = await services.dialogues.handle(
-            s, channel=chat.channel, chat_id=chat.chat_id, debtor_id=link.debtor_id, inp=inp,
-            now=now,
-        )  # fmt: skip
-        return Outcome(link.debtor_id, messages)
+    def step(s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime):
+        return services.dialogues.answer(s, chat, link, inp, now)
 
     return step
 
@@ -277,7 +259,7 @@ async def on_text(update: Update, context: BotContext) -> None:
         await _handle(
             update,
             context,
-            lambda s, chat, link, now: services.linking.stop(s, chat, link, now, via="text"),
+            lambda s, chat, link, now: services.dialogues.stop(s, chat, link, now, via="text"),
         )
         return
     await _handle(update, context, _converse(services, Input("text", text=text[:MAX_TEXT])))
@@ -300,7 +282,7 @@ async def on_command(update: Update, context: BotContext) -> None:
 
 async def on_other(update: Update, context: BotContext) -> None:
     """Stickers, photos, unknown commands: a polite pointer to what works."""
-    await _handle(update, context, _converse(context.services, Input("command", text="menu")))
+    await _handle(update, context, _converse(context.services, Input("other")))
 
 
 async def on_error(update: object, context: BotContext) -> None:
