@@ -38,7 +38,6 @@ from bot.db.models import ChannelLink, Debtor
 from bot.dialogues.engine import Input
 from bot.i18n import translator
 from bot.linking.verify import Outcome  # TODO(merge): from bot.dialogues.engine
-from bot.templates.store import render
 
 log = logging.getLogger(__name__)
 # Longer messages are answered, but only their beginning is read (Telegram allows 4096).
@@ -180,11 +179,9 @@ class Conversations:
         if debtor is not None:
             await opt_out(s, debtor, now, via=via)
         locale = debtor.locale if debtor is not None else chat.language_code
-        rendered = await render(s, "opted_out", locale, {"creditor": self.creditor})
-        confirmed = OutMessage(
-            rendered.text, reply_keyboard=ReplyKeyboard.REMOVE, kind="reply",
-            template_key="opted_out", template_version=rendered.version,
-        )  # fmt: skip
+        confirmed = await template_message(
+            s, "opted_out", locale, self.creditor, reply_keyboard=ReplyKeyboard.REMOVE
+        )
         return Outcome(debtor.id if debtor else None, [confirmed])
 
     async def _apologise(self, inbound: Inbound) -> None:

@@ -1,4 +1,4 @@
-"""The conversation engine: one turn of a verified chat, with its position kept in the database.
+"""The conversation engine: one turn of a chat, with its position kept in the database.
 
 A turn locks the chat's ``dialogue_state`` row (``FOR UPDATE`` on PostgreSQL; SQLite
 transactions are serialised anyway), so two processes handling one chat's consecutive updates
@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.accounts.names import greeting_name
-from bot.channel import Button, OutMessage
+from bot.channel import Button, OutMessage, ReplyKeyboard
 from bot.db.models import Account, Debtor, DialogueState
-from bot.dialogues.home import open_accounts
+from bot.dialogues.home import home_message, open_accounts
 from bot.dialogues.parsing import fits_currency
 from bot.i18n import translator
 from bot.money import format_money
@@ -33,13 +33,23 @@ from bot.templates.store import render
 
 @dataclass(frozen=True)
 class Input:
-    """What the person did: typed text, pressed a button (``data``), or sent a /command."""
+    """What the person did: typed text, pressed a button (``data``), sent a /command (``text``
+    is its name), opened the bot (``start``, ``text`` is the deep-link payload), shared a
+    contact (``contact``), or sent anything else (``other``: a sticker, a photo)."""
 
     kind: str  # "text", "button", "command", "start", "contact" or "other"
-    text: str = ""  # typed text, the command's name, or the start link's payload
+    text: str = ""
     data: str = ""
     contact_user_id: int | None = None  # a shared contact: whose it is, and its phone
     phone: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The debtor this chat belongs to (if known) and what to send back."""
+
+    debtor_id: int | None
+    messages: list[OutMessage]
 
 
 @dataclass(frozen=True)
@@ -116,10 +126,23 @@ class Turn:
 
     def goto(self, flow: str | None, step: str | None, **data: Any) -> None:
         """Move to a step (``flow=None`` leaves any flow); ``data`` replaces the flow data."""
-        self.state.flow, self.state.step = flow, step
-        self.state.data = data if flow else {}
-        self.state.version = (self.state.version or 0) + 1
-        self.state.updated_at = self.now
+        move(self.state, flow, step, self.now, **data)
+
+    async def home(self) -> None:
+        """Reply with the summary and the menu."""
+        self.replies.append(
+            await home_message(
+                self.session, self.debtor, creditor=self.settings.creditor,
+                payment_url_template=self.settings.payment_url_template,
+            )
+        )  # fmt: skip
+
+    async def not_started(self) -> None:
+        """Say why a flow could not begin: nothing is owed, or too little to spread."""
+        owed = await self.open_accounts()
+        self.say(self._(labels.PLAN_TOO_SMALL if owed else labels.NOTHING_OWED))
+        if owed:
+            await self.home()
 
     def button(self, label: str, action: str) -> Button:
         """A button bound to the current step: ``<action>|<version>`` (≤ 64 bytes)."""
@@ -149,7 +172,35 @@ async def flow_account(turn: Turn) -> Account:
     return account
 
 
-# Built once (every update of a verified chat runs it).
+async def template_message(
+    session: AsyncSession,
+    key: str,
+    locale: str | None,
+    creditor: str,
+    *,
+    reply_keyboard: ReplyKeyboard | None = None,
+    **context: Any,
+) -> OutMessage:
+    """A message template in ``locale`` with only the creditor and ``context`` filled in (for
+    chats not verified yet, and for whoever writes after a stop)."""
+    rendered = await render(session, key, locale, {"creditor": creditor, **context})
+    return OutMessage(
+        rendered.text, [], reply_keyboard, kind="reply", template_key=key,
+        template_version=rendered.version,
+    )  # fmt: skip
+
+
+def move(
+    state: DialogueState, flow: str | None, step: str | None, now: datetime, **data: Any
+) -> None:
+    """Put a chat at a step (``flow=None`` leaves any flow); every move bumps the version."""
+    state.flow, state.step = flow, step
+    state.data = data if flow else {}
+    state.version = (state.version or 0) + 1
+    state.updated_at = now
+
+
+# Built once (every update of a chat with a debtor runs it).
 _STATE = (
     select(DialogueState)
     .where(
@@ -163,9 +214,13 @@ _STATE = (
 async def load_state(
     session: AsyncSession, channel: str, chat_id: int, debtor_id: int, now: datetime
 ) -> DialogueState:
-    """The chat's state row, locked for this transaction (created on first use)."""
+    """The chat's state row for ``debtor_id``, locked for this transaction (created on first
+    use)."""
     found = await session.execute(_STATE, {"channel": channel, "chat_id": chat_id})
     state = found.scalar_one_or_none()
+    if state is not None and state.debtor_id != debtor_id:
+        # A row written before the chat was linked to this debtor follows the link.
+        state.debtor_id = debtor_id
     if state is None:
         state = DialogueState(
             channel=channel, chat_id=chat_id, debtor_id=debtor_id, data={}, version=0,

@@ -3,16 +3,23 @@ after a flow ends, and whenever an input is not understood."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
 from bot.channel import Button, OutMessage
 from bot.db.models import Account, AccountStatus, Debtor
+from bot.dialogues import registry
+from bot.dialogues.registry import Command, Dialogue, Words
 from bot.i18n import translator
 from bot.menu import debt_buttons
 from bot.templates.accounts import account_rows, accounts_block, totals
 from bot.templates.store import render
+
+if TYPE_CHECKING:
+    from bot.dialogues.engine import Turn
 
 # Built once (most answers show the accounts).
 _OPEN_ACCOUNTS = (
@@ -34,16 +41,17 @@ async def open_accounts(session: AsyncSession, debtor_id: int) -> list[Account]:
 def menu_buttons(
     debtor: Debtor, accounts: list[Account], payment_url_template: str
 ) -> list[list[Button]]:
-    """Pay links and "What I owe", then the actions that exist."""
+    """Pay links and "What I owe", then the dialogues' menu buttons (``registry``)."""
     _ = translator(debtor.locale)
     rows = debt_buttons(accounts, debtor.locale, payment_url_template)
-
-    def item(key: str) -> Button:
-        return Button(_(labels.MENU[key]), data=f"menu:{key}")
-
-    if accounts:
-        rows += [[item("promise"), item("plan")], [item("cant_pay")]]
-    rows += [[item("dispute"), item("person")], [item("language"), item("stop")]]
+    for declared in registry.menu_rows():
+        row = [
+            Button(_(b.label), data=f"menu:{b.key}")
+            for b in declared
+            if accounts or not b.owed_only
+        ]
+        if row:
+            rows.append(row)
     return rows
 
 
@@ -71,3 +79,31 @@ async def home_message(
         template_key="balance_summary",
         template_version=rendered.version,
     )
+
+
+async def show(turn: Turn, said: str = "") -> None:
+    """What is owed, with the menu."""
+    await turn.home()
+
+
+DIALOGUE = Dialogue(
+    name="home",
+    opens={"balance": show},
+    # "What I owe" sits with the pay links (``bot.menu``), under reminders too.
+    commands=(
+        Command("menu", labels.COMMANDS["menu"], position=10, opens="balance"),
+        Command("balance", labels.COMMANDS["balance"], position=20, opens="balance"),
+        # Answered by the router in any state: it leaves the flow.
+        Command("cancel", labels.COMMANDS["cancel"], position=70),
+    ),
+    words=(
+        Words(
+            "balance",
+            position=60,
+            phrases={
+                "en": ("balance", "how much", "owe", "amount due", "pay"),
+                "zh": ("欠", "多少钱", "余额", "还款", "付款", "支付"),
+            },
+        ),
+    ),
+)

@@ -8,12 +8,12 @@ import re
 from datetime import date, timedelta
 
 from bot import labels
-from bot.compliance.records import audit
-from bot.db.models import Account, PlanInstallment, PlanStatus, RepaymentPlan
+from bot.db.models import Account, PlanStatus
 from bot.dialogues.engine import Turn, arg_int, flow_account
 from bot.dialogues.parsing import amount_example, currency_marks, parse_user_amount
-from bot.handoff.tickets import open_ticket
+from bot.dialogues.registry import Command, Dialogue, MenuButton, Words
 from bot.money import MoneyError, to_minor
+from bot.promises.agreements import make_plan, needs_review, plan_schedule
 
 FLOW = "plan"
 ACCOUNT, COUNT, CONFIRM = "account", "count", "confirm"
@@ -25,13 +25,10 @@ _PER_MONTH = re.compile(
 )
 
 
-def schedule(total: int, count: int, first: date, every_days: int) -> list[tuple[date, int]]:
-    """Equal installments (the first ones carry the remainder), ``every_days`` apart."""
-    base, extra = divmod(total, count)
-    return [
-        (first + timedelta(days=every_days * i), base + (1 if i < extra else 0))
-        for i in range(count)
-    ]
+async def open_plan(turn: Turn, said: str = "") -> None:
+    """Propose a plan (menu, /plan, words); say why not when there is nothing to spread."""
+    if not await start(turn):
+        await turn.not_started()
 
 
 async def start(turn: Turn) -> bool:
@@ -99,7 +96,7 @@ async def prompt(turn: Turn) -> None:
             account_ref=account.account_ref,
             currency=account.currency,
             installments=[{"due_date": d, "amount_minor": a} for d, a in parts],
-            needs_review=turn.state.data["count"] > turn.policy.plans.max_installments,
+            needs_review=needs_review(turn.policy, turn.state.data["count"]),
         )
 
 
@@ -156,42 +153,45 @@ async def on_text(turn: Turn, text: str) -> None:
 
 
 def _parts(turn: Turn, account: Account) -> list[tuple[date, int]]:
-    plans = turn.policy.plans
-    first = turn.today + timedelta(days=plans.first_due_in_days)
-    return schedule(account.amount_due_minor, turn.state.data["count"], first, plans.every_days)
+    count = turn.state.data["count"]
+    return plan_schedule(turn.policy, account.amount_due_minor, count, turn.today)
 
 
 async def _confirm(turn: Turn) -> None:
     account = await flow_account(turn)
     parts = _parts(turn, account)
-    review = len(parts) > turn.policy.plans.max_installments
-    plan = RepaymentPlan(
-        debtor_id=turn.debtor.id, account_id=account.id,
-        status=PlanStatus.REVIEW if review else PlanStatus.ACTIVE,
-        total_minor=account.amount_due_minor, currency=account.currency,
-        installment_count=len(parts), source="debtor", created_at=turn.now, updated_at=turn.now,
-        activated_at=None if review else turn.now,
-        installments=[
-            PlanInstallment(seq=i + 1, due_date=d, amount_minor=a, paid_minor=0, status="pending")
-            for i, (d, a) in enumerate(parts)
-        ],
-    )  # fmt: skip
-    turn.session.add(plan)
-    await turn.session.flush()
-    audit(turn.session, turn.debtor.id, "plan_review" if review else "plan_active", actor="debtor",
-          at=turn.now, detail=f"plan {plan.id}: {len(parts)} installments")  # fmt: skip
+    plan = await make_plan(turn.session, turn.policy, account, parts, turn.now)
     turn.goto(None, None)
     context = {
         "currency": account.currency,
         "account_ref": account.account_ref,
         "installments": [{"due_date": d, "amount_minor": a} for d, a in parts],
     }
-    if review:
-        await open_ticket(
-            turn.session, turn.debtor.id, "plan_review", now=turn.now, actor="debtor",
-            account_id=account.id, note=f"plan {plan.id}: {len(parts)} installments proposed",
-        )  # fmt: skip
+    if plan.status == PlanStatus.REVIEW:
         answer_by = turn.today + timedelta(days=turn.policy.plans.review_answer_days)
         await turn.say_template("plan_review", answer_by=answer_by, **context)
     else:
         await turn.say_template("plan_confirmed", **context)
+
+
+DIALOGUE = Dialogue(
+    name="plan",
+    opens={"plan": open_plan},
+    buttons=(MenuButton("plan", labels.MENU["plan"], row=10, column=1, owed_only=True),),
+    commands=(Command("plan", labels.COMMANDS["plan"], position=40, opens="plan"),),
+    words=(
+        Words(
+            "plan",
+            position=30,
+            phrases={
+                "en": ("plan", "installment", "instalment", "monthly", "split"),
+                "zh": ("分期", "分几次", "每月"),
+            },
+        ),
+    ),
+    prefix="n:",
+    flow=FLOW,
+    prompt=prompt,
+    on_button=on_button,
+    on_text=on_text,
+)

@@ -11,14 +11,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-
 from bot import labels
 from bot.channel import Button
-from bot.compliance.records import audit
-from bot.db.models import Account, Promise, PromiseStatus
+from bot.db.models import Account
 from bot.dialogues.engine import Turn, arg_date, arg_int, flow_account
-from bot.dialogues.intents import promise_words
 from bot.dialogues.parsing import (
     amount_example,
     currency_marks,
@@ -28,10 +24,19 @@ from bot.dialogues.parsing import (
     parse_user_amount,
     parse_user_date,
 )
+from bot.dialogues.registry import Command, Dialogue, MenuButton, Words
+from bot.dialogues.words import pays_on_a_date, promise_words
 from bot.money import MoneyError, to_minor
+from bot.promises.agreements import make_promise
 
 FLOW = "promise"
 ACCOUNT, DATE, AMOUNT, CONFIRM = "account", "date", "amount", "confirm"
+
+
+async def open_promise(turn: Turn, said: str = "") -> None:
+    """Promise to pay (menu, /promise, words); say why not when nothing is owed."""
+    if not await start(turn, said):
+        await turn.not_started()
 
 
 async def start(turn: Turn, said: str = "") -> bool:
@@ -204,21 +209,7 @@ async def _confirm(turn: Turn) -> None:
         turn.say(problem or turn._(labels.CHANGED))
         await prompt(turn)
         return
-    # A new promise replaces an open one on the same account.
-    await turn.session.execute(
-        update(Promise)
-        .where(Promise.account_id == account.id, Promise.status == PromiseStatus.OPEN)
-        .values(status=PromiseStatus.CANCELLED, resolved_at=turn.now)
-    )
-    promise = Promise(
-        debtor_id=turn.debtor.id, account_id=account.id, amount_minor=data["amount_minor"],
-        currency=account.currency, promised_date=promised, status=PromiseStatus.OPEN,
-        paid_minor=0, source="debtor", created_at=turn.now, updated_at=turn.now,
-    )  # fmt: skip
-    turn.session.add(promise)
-    await turn.session.flush()
-    detail = f"promise {promise.id}: {promise.amount_minor} {account.currency} by {promised}"
-    audit(turn.session, turn.debtor.id, "promise_made", actor="debtor", at=turn.now, detail=detail)
+    promise = await make_promise(turn.session, account, data["amount_minor"], promised, turn.now)
     turn.goto(None, None)
     await turn.say_template(
         "promise_confirmed",
@@ -311,3 +302,27 @@ def _money(turn: Turn, minor: int, account: Account) -> str:
 
 def _date(turn: Turn) -> str:
     return turn.date_text(date.fromisoformat(turn.state.data["date"]))
+
+
+DIALOGUE = Dialogue(
+    name="promise",
+    opens={"promise": open_promise},
+    buttons=(MenuButton("promise", labels.MENU["promise"], row=10, column=0, owed_only=True),),
+    commands=(Command("promise", labels.COMMANDS["promise"], position=30, opens="promise"),),
+    words=(
+        Words(
+            "promise",
+            position=40,
+            phrases={
+                "en": ("promise", "i will pay", "i'll pay", "pay on", "pay by", "pay next"),
+                "zh": ("承诺", "保证", "会还", "我会付", "下周还", "明天还"),
+            },
+            also=pays_on_a_date,
+        ),
+    ),
+    prefix="p:",
+    flow=FLOW,
+    prompt=prompt,
+    on_button=on_button,
+    on_text=on_text,
+)

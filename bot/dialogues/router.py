@@ -1,39 +1,74 @@
-"""Routing one input of a verified chat: buttons, commands and free text to flows and menus."""
+"""Routing one input of a chat: identity checks first, then buttons, commands and free text to
+the dialogues that declared them (``registry``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from bot import labels
-from bot.channel import Button, OutMessage
-from bot.compliance.optout import opt_out
-from bot.db.models import Debtor
-from bot.dialogues import intents, plan, promise, situations
+from bot.channel import Button, Chat, OutMessage
+from bot.db.models import ChannelLink, Debtor
+from bot.dialogues import intents, registry, verify
 from bot.dialogues.engine import (
     FlowGone,
     Input,
+    Outcome,
     Settings,
     Turn,
     idle_for,
     load_state,
     split_data,
 )
-from bot.dialogues.home import home_message
-from bot.i18n import SUPPORTED_LOCALES, supported_locale, translator
 from bot.policy import Policy
 
-FLOWS = {promise.FLOW: promise, plan.FLOW: plan, situations.FLOW: situations}
 UNRECOGNISED_BEFORE_HELP = 3
+# Built once: this runs for every update, and building a statement costs as much as running it.
+_LINK_OF = (
+    select(ChannelLink)
+    .options(joinedload(ChannelLink.debtor))
+    .where(
+        ChannelLink.channel == bindparam("channel"), ChannelLink.chat_id == bindparam("chat_id")
+    )
+)
 
 
 class Dialogues:
-    """Answers verified debtors; each call is one turn inside the caller's transaction."""
+    """Answers every chat; each call is one turn inside the caller's transaction."""
 
     def __init__(self, policy: Policy, settings: Settings) -> None:
         self.policy = policy
         self.settings = settings
+        self.verify = verify.Verify(settings)
+
+    async def link_of(self, s: AsyncSession, chat: Chat) -> ChannelLink | None:
+        """The link of this chat, if any, with its debtor loaded into the session."""
+        found = await s.execute(_LINK_OF, {"channel": chat.channel, "chat_id": chat.chat_id})
+        return found.scalar_one_or_none()
+
+    async def answer(
+        self, s: AsyncSession, chat: Chat, link: ChannelLink | None, inp: Input, now: datetime
+    ) -> Outcome:
+        """Answer any input of any chat: the identity check until the chat is verified, then
+        the dialogues. ``/stop`` and STOP words are the caller's (``stop``)."""
+        if inp.kind == "start":
+            return await self.verify.start(s, chat, link, inp.text, now)
+        if inp.kind == "contact":
+            return await self.verify.contact(s, chat, link, inp.contact_user_id, inp.phone, now)
+        if link is None or link.verified_at is None:
+            if inp.kind == "text":
+                return await self.verify.text(s, chat, link, inp.text, now)
+            return await self.verify.prompt(s, chat, link, now)
+        if inp.kind == "other":
+            inp = Input("command", text="menu")
+        messages = await self.handle(
+            s, channel=chat.channel, chat_id=chat.chat_id, debtor_id=link.debtor_id, inp=inp,
+            now=now,
+        )  # fmt: skip
+        return Outcome(link.debtor_id, messages)
 
     async def handle(
         self,
@@ -45,7 +80,8 @@ class Dialogues:
         inp: Input,
         now: datetime,
     ) -> list[OutMessage]:
-        """Answer one input; the new position is saved with the caller's commit."""
+        """Answer one input of a verified chat; the new position is saved with the caller's
+        commit."""
         # NUL characters mean nothing to a person, and PostgreSQL cannot store them.
         inp = Input(inp.kind, inp.text.replace("\x00", ""), inp.data.replace("\x00", ""))
         debtor = await session.get(Debtor, debtor_id)
@@ -72,28 +108,21 @@ class Dialogues:
             del turn.replies[said:]
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_GONE))
-            await self.home(turn)
+            await turn.home()
         return turn.replies
-
-    async def home(self, turn: Turn) -> None:
-        """The summary with the menu."""
-        turn.replies.append(
-            await home_message(
-                turn.session, turn.debtor, creditor=self.settings.creditor,
-                payment_url_template=self.settings.payment_url_template,
-            )
-        )  # fmt: skip
 
     async def _current(self, turn: Turn) -> None:
         """Show where the chat stands: the flow's question, or the menu."""
-        flow = FLOWS.get(turn.state.flow or "")
-        if flow is not None:
+        flow = registry.flows().get(turn.state.flow or "")
+        if flow is not None and flow.prompt is not None:
             await flow.prompt(turn)
         else:
-            await self.home(turn)
+            await turn.home()
 
     async def _button(self, turn: Turn, data: str) -> None:
         action, version = split_data(data)
+        flow = registry.flows().get(turn.state.flow or "")
+        anywhere = next((d for d in registry.anywhere() if action.startswith(d.prefix)), None)
         if version is not None and version != turn.state.version:
             turn.say(turn._(labels.STALE))
             await self._current(turn)
@@ -101,26 +130,28 @@ class Dialogues:
             await self._cancel(turn)
         elif action.startswith("menu:"):
             await self._menu(turn, action.removeprefix("menu:"))
-        elif action.startswith("lang:"):
-            await self._set_language(turn, action.removeprefix("lang:"))
-        elif turn.state.flow in FLOWS and version is not None:
-            await FLOWS[turn.state.flow].on_button(turn, action)
+        elif anywhere is not None and anywhere.on_button is not None:
+            await anywhere.on_button(turn, action)
+        elif flow is not None and flow.on_button is not None and version is not None:
+            # Whatever its prefix: a flow answers data not its own by asking its question again.
+            await flow.on_button(turn, action)
         else:
             turn.say(turn._(labels.STALE))
             await self._current(turn)
 
     async def _command(self, turn: Turn, name: str) -> None:
+        command = registry.command(name)
         if name == "cancel":
             await self._cancel(turn)
-        elif name in ("promise", "plan", "language", "balance", "person"):
-            await self._menu(turn, name)
+        elif command is not None and command.opens is not None:
+            await self._menu(turn, command.opens)
         else:
             turn.goto(None, None)
-            await self.home(turn)
+            await turn.home()
 
     async def _text(self, turn: Turn, text: str) -> None:
-        flow = FLOWS.get(turn.state.flow or "")
-        if flow is not None:
+        flow = registry.flows().get(turn.state.flow or "")
+        if flow is not None and flow.on_text is not None:
             await flow.on_text(turn, text)
             return
         found = intents.detect(text, turn.debtor.locale)
@@ -137,46 +168,18 @@ class Dialogues:
             )
             return
         turn.say(turn._(labels.NOT_UNDERSTOOD))
-        await self.home(turn)
+        await turn.home()
 
     async def _cancel(self, turn: Turn) -> None:
         turn.goto(None, None)
         turn.say(turn._(labels.CANCELLED))
-        await self.home(turn)
+        await turn.home()
 
-    async def _menu(self, turn: Turn, item: str, said: str = "") -> None:
+    async def _menu(self, turn: Turn, key: str, said: str = "") -> None:
+        """Open what a menu button, a command or words asked for; anything else goes home."""
         turn.goto(None, None)
-        if item in ("promise", "plan"):
-            started = promise.start(turn, said) if item == "promise" else plan.start(turn)
-            if not await started:
-                owed = await turn.open_accounts()
-                turn.say(turn._(labels.PLAN_TOO_SMALL if owed else labels.NOTHING_OWED))
-                if owed:
-                    await self.home(turn)
-        elif item == "cant_pay":
-            await situations.ask(turn)
-        elif item == "dispute":
-            await situations.ask_dispute_or_complaint(turn)
-        elif item == "person":
-            await situations.hand_over(turn, "person_requested", "handoff_ack")
-        elif item == "language":
-            buttons = [
-                [turn.button(labels.LANGUAGE_NAMES[loc], f"lang:{loc}")]
-                for loc in SUPPORTED_LOCALES
-            ]
-            turn.say(turn._(labels.LANGUAGE_CHOOSE), [*buttons, turn.cancel_row()])
-        elif item == "stop":
-            await opt_out(turn.session, turn.debtor, turn.now, via="button")
-            await turn.say_template("opted_out")
+        run = registry.openers().get(key)
+        if run is not None:
+            await run(turn, said)
         else:
-            await self.home(turn)
-
-    async def _set_language(self, turn: Turn, locale: str) -> None:
-        if locale not in SUPPORTED_LOCALES:
-            await self.home(turn)
-            return
-        if supported_locale(turn.debtor.locale) != locale:
-            turn.debtor.locale = locale
-        turn.goto(None, None)
-        turn.say(translator(locale)(labels.LANGUAGE_SET))
-        await self.home(turn)
+            await turn.home()

@@ -13,13 +13,14 @@ from bot.channel import Button
 from bot.compliance.records import audit
 from bot.db.models import Account, AccountStatus
 from bot.dialogues.engine import Turn
+from bot.dialogues.registry import Command, Dialogue, MenuButton, Words
 from bot.handoff.tickets import open_ticket
 
 FLOW = "situation"
 KNOWN = ("soon", "pause", "long", "dispute", "complaint", "deceased")
 
 
-async def ask(turn: Turn) -> None:
+async def ask(turn: Turn, said: str = "") -> None:
     """What is making it hard to pay?"""
     _ = turn._
     turn.goto(FLOW, "reason")
@@ -34,7 +35,7 @@ async def ask(turn: Turn) -> None:
     turn.say(_(labels.SITUATION_ASK), [*rows, turn.cancel_row()])
 
 
-async def ask_dispute_or_complaint(turn: Turn) -> None:
+async def ask_dispute_or_complaint(turn: Turn, said: str = "") -> None:
     """Dispute the debt, or complain about how it was handled?"""
     _ = turn._
     turn.goto(FLOW, "dispute")
@@ -122,3 +123,64 @@ async def hand_over(turn: Turn, reason: str, template: str) -> None:
     await open_ticket(turn.session, turn.debtor.id, reason, now=turn.now, actor="debtor")
     turn.goto(None, None)
     await turn.say_template(template)
+
+
+async def person(turn: Turn, said: str = "") -> None:
+    """Talk to a person: the ticket, and when to expect an answer."""
+    await hand_over(turn, "person_requested", "handoff_ack")
+
+
+# Words that ask for these, beside the menu's buttons.
+_DISPUTE_EN = (
+    "dispute", "not mine", "don't owe", "do not owe", "wrong amount", "complain", "fraud",
+)  # fmt: skip
+_CANT_PAY_EN = (
+    "can't pay", "cannot pay", "can not pay", "unable to pay", "lost my job", "no money",
+    "hardship",
+)  # fmt: skip
+_CANT_PAY_ZH = (
+    "还不起", "还不了", "还不上", "付不起", "付不了", "没法还", "无法还", "不能还", "没钱",
+    "失业", "困难",
+)  # fmt: skip
+
+DIALOGUE = Dialogue(
+    name="situations",
+    opens={"cant_pay": ask, "dispute": ask_dispute_or_complaint, "person": person},
+    buttons=(
+        MenuButton("cant_pay", labels.MENU["cant_pay"], row=20, column=0, owed_only=True),
+        MenuButton("dispute", labels.MENU["dispute"], row=30, column=0),
+        MenuButton("person", labels.MENU["person"], row=30, column=1),
+    ),
+    commands=(Command("person", labels.COMMANDS["person"], position=50, opens="person"),),
+    words=(
+        Words(
+            "person",
+            position=0,
+            phrases={
+                "en": ("person", "human", "agent", "someone real", "call me"),
+                "zh": ("人工", "客服", "真人", "工作人员"),
+            },
+        ),
+        Words(
+            "dispute",
+            position=10,
+            phrases={
+                "en": _DISPUTE_EN,
+                "zh": ("异议", "投诉", "不是我的", "搞错"),
+            },
+        ),
+        Words(
+            "cant_pay",
+            position=20,
+            phrases={
+                "en": _CANT_PAY_EN,
+                "zh": _CANT_PAY_ZH,
+            },
+        ),
+    ),
+    prefix="s:",
+    flow=FLOW,
+    prompt=prompt,
+    on_button=on_button,
+    on_text=on_text,
+)

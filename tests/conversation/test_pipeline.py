@@ -11,13 +11,11 @@ from sqlalchemy import select
 from bot.channel import Chat, Delivery, OutMessage
 from bot.compliance.recorder import OutboundRecorder
 from bot.compliance.records import outbound_row, outcome_of
-from bot.conversation.bot_owner import BotOwner
 from bot.conversation.pipeline import Conversations, Heard, Inbound
 from bot.db.models import ChannelLink, ContactLog, Debtor
 from bot.dialogues.engine import Input
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
-from bot.linking.verify import Linking
 from bot.policy import load_policy
 from tests.helpers import add_debtor
 
@@ -52,10 +50,7 @@ class WebChat:
 @pytest.fixture
 def web(sessions):
     settings = DialogueSettings("Acme Lending", "https://pay.example/{account_ref}")
-    owner = BotOwner(
-        Linking(settings.creditor, settings.payment_url_template),
-        Dialogues(load_policy(None), settings),
-    )
+    owner = Dialogues(load_policy(None), settings)
     channel = WebChat(sessions)
     return channel, Conversations(sessions, owner, {CHANNEL: channel}, lambda: NOW, "Acme Lending")
 

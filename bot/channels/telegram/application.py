@@ -12,12 +12,10 @@ from bot.channels.telegram import handlers
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.transport import AiohttpRequest
-from bot.conversation.bot_owner import BotOwner
 from bot.conversation.pipeline import Conversations
 from bot.db.base import utcnow
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
-from bot.linking.verify import Linking
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
 
@@ -50,12 +48,9 @@ def build_application(
     )
     application = builder.build()
     sender = TelegramSender(application.bot, sessions, clock)
-    owner = BotOwner(
-        Linking(settings.creditor_name, settings.payment_url_template),
-        Dialogues(
-            policy or load_policy(settings.policy_file),
-            DialogueSettings(settings.creditor_name, settings.payment_url_template),
-        ),
+    owner = Dialogues(
+        policy or load_policy(settings.policy_file),
+        DialogueSettings(settings.creditor_name, settings.payment_url_template),
     )
     conversations = Conversations(
         sessions, owner, {sender.channel: sender}, clock, settings.creditor_name

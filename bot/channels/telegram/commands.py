@@ -7,21 +7,18 @@ import logging
 from telegram import Bot, BotCommand
 from telegram.error import TelegramError
 
-from bot import labels
-from bot.channels.telegram.handlers import COMMANDS
+from bot.dialogues import registry
 from bot.i18n import FALLBACK_LOCALE, translator
 
 log = logging.getLogger(__name__)
 # Telegram's two-letter language_code ("" is everyone else) → the catalog its menu reads.
 MENU_LANGUAGES = (("", FALLBACK_LOCALE), ("zh", "zh_CN"))
-# Every command the bot handles, in the order the menu shows them.
-PUBLISHED = tuple(name for name in labels.COMMANDS if name in {"start", "stop", *COMMANDS})
 
 
 def command_menu(locale: str) -> list[BotCommand]:
-    """The commands with their descriptions in ``locale``."""
+    """The commands the dialogues declare, in their order, described in ``locale``."""
     _ = translator(locale)
-    return [BotCommand(name, _(labels.COMMANDS[name])) for name in PUBLISHED]
+    return [BotCommand(c.name, _(c.description)) for c in registry.commands()]
 
 
 async def publish_commands(bot: Bot) -> None:

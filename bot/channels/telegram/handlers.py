@@ -24,11 +24,12 @@ from telegram.ext import (
 from bot.channel import Chat
 from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.conversation.pipeline import Conversations, Heard, Inbound
+from bot.dialogues import registry
 from bot.dialogues.engine import Input
 
 log = logging.getLogger(__name__)
-# TODO(merge): the flow registry names the commands.
-COMMANDS = ("menu", "balance", "promise", "plan", "person", "language", "cancel")
+# The commands the dialogues answer (the command menu lists these, /start and /stop).
+COMMANDS = tuple(c.name for c in registry.commands() if c.name not in ("start", "stop"))
 
 
 @dataclass

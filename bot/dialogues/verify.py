@@ -1,73 +1,48 @@
-"""Linking a chat to a debtor and confirming who is there, before anything about a debt is shown.
+"""Identity verification (see verify.mmd): linking a chat to a debtor by a deep link and
+confirming who is there, before anything about a debt is shown.
 
 Each public method handles one thing the person did and returns the messages to send. It runs
-inside the caller's transaction, so what the bot says is already durable when it says it.
+inside the caller's transaction, so what the bot says is already durable when it says it. The
+chat's position (``contact`` or ``question``) is its ``dialogue_state`` row, moved by the
+engine like any flow's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from bot import labels
 from bot.accounts.names import greeting_name
-from bot.channel import Button, Chat, OutMessage, ReplyKeyboard
-from bot.compliance.optout import opt_in, opt_out
+from bot.channel import Chat, OutMessage, ReplyKeyboard
+from bot.compliance.optout import opt_in
 from bot.compliance.records import audit
-from bot.db.models import (
-    Account,
-    ChannelLink,
-    Debtor,
-    DebtorPhone,
-    DialogueState,
-    LinkToken,
-)
+from bot.db.models import Account, ChannelLink, Debtor, DebtorPhone, LinkToken
+from bot.dialogues.engine import Outcome, Settings, load_state, move, template_message
 from bot.dialogues.home import home_message
+from bot.dialogues.registry import Command, Dialogue
 from bot.i18n import SUPPORTED_LOCALES, translator
 from bot.linking.tokens import find_live_token, live_token_clause
-from bot.templates.store import render
 
 MAX_ATTEMPTS = 3
-# Built once: this runs for every update, and building a statement costs as much as running it.
-_LINK_OF = (
-    select(ChannelLink)
-    .options(joinedload(ChannelLink.debtor))
-    .where(
-        ChannelLink.channel == bindparam("channel"), ChannelLink.chat_id == bindparam("chat_id")
-    )
-)
 ANSWER_LENGTH = 4
 FLOW = "verify"
+CONTACT, QUESTION = "contact", "question"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """The debtor this chat belongs to (if known) and what to send back."""
-
-    debtor_id: int | None
-    messages: list[OutMessage]
-
-
-class Linking:
+class Verify:
     """Deep-link start, identity checks and the verified summary."""
 
-    def __init__(self, creditor: str, payment_url_template: str) -> None:
-        self.creditor = creditor
-        self.payment_url_template = payment_url_template
+    def __init__(self, settings: Settings) -> None:
+        self.creditor = settings.creditor
+        self.payment_url_template = settings.payment_url_template
         self.question_labels = {
             translator(loc)(labels.ANSWER_QUESTION) for loc in SUPPORTED_LOCALES
         }
-
-    async def link_of(self, s: AsyncSession, chat: Chat) -> ChannelLink | None:
-        """The link of this chat, if any, with its debtor loaded into the session."""
-        found = await s.execute(_LINK_OF, {"channel": chat.channel, "chat_id": chat.chat_id})
-        return found.scalar_one_or_none()
 
     async def start(
         self, s: AsyncSession, chat: Chat, link: ChannelLink | None, payload: str, now: datetime
@@ -110,7 +85,7 @@ class Linking:
             )
             s.add(link)
         link.token_id = token.id
-        await self._set_step(s, chat, token.debtor_id, "contact")
+        await self._set_step(s, chat, token.debtor_id, CONTACT, now)
         audit(s, token.debtor_id, event, actor="debtor", at=now, detail=chat.channel)
         debtor = await s.get(Debtor, token.debtor_id)
         _ = translator(debtor.locale)
@@ -149,18 +124,16 @@ class Linking:
 
     async def text(
         self, s: AsyncSession, chat: Chat, link: ChannelLink | None, text: str, now: datetime
-    ) -> Outcome | None:
-        """Free text from a chat that is not verified yet; None when the chat is verified."""
+    ) -> Outcome:
+        """Free text from a chat that is not verified yet."""
         if link is None:
             return Outcome(None, [await self._message(s, "start_generic", chat.language_code)])
-        if link.verified_at is not None:
-            return None
         token = await self._live_token_of(s, link, now)
         if token is None:
             return await self._dead_link(s, link, chat)
         answer = text.strip()
         if answer in self.question_labels:
-            await self._set_step(s, chat, link.debtor_id, "question")
+            await self._set_step(s, chat, link.debtor_id, QUESTION, now)
             debtor = await s.get(Debtor, link.debtor_id)
             return Outcome(
                 link.debtor_id, [await self._message(s, "verify_ask_question", debtor.locale)]
@@ -171,7 +144,7 @@ class Linking:
             return await self._verified(s, link, token, now, "knowledge")
         return await self._fail(s, link, token, now, "verify_failed")
 
-    async def unverified_prompt(
+    async def prompt(
         self, s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime
     ) -> Outcome:
         """What to say to anything else (a button, a sticker) before verification."""
@@ -180,19 +153,6 @@ class Linking:
         if await self._live_token_of(s, link, now) is None:
             return await self._dead_link(s, link, chat)
         return await self._verify_needed(s, link)
-
-    async def stop(
-        self, s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime, via: str
-    ) -> Outcome:
-        """Opt the chat's debtor out of proactive messages and confirm it."""
-        debtor = await s.get(Debtor, link.debtor_id) if link is not None else None
-        if debtor is not None:
-            await opt_out(s, debtor, now, via=via)
-        locale = debtor.locale if debtor is not None else chat.language_code
-        confirmed = await self._message(
-            s, "opted_out", locale, reply_keyboard=ReplyKeyboard.REMOVE
-        )
-        return Outcome(debtor.id if debtor else None, [confirmed])
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -212,7 +172,7 @@ class Linking:
         ).scalar_one()
         detail = f"by {method}" + (f"; {others} other verified chat(s)" if others else "")
         audit(s, link.debtor_id, "chat_verified", actor="debtor", at=now, detail=detail)
-        await self._set_step(s, link, link.debtor_id, None)
+        await self._set_step(s, link, link.debtor_id, None, now)
         return await self._summary_outcome(s, link.debtor_id, greet=True)
 
     async def _fail(
@@ -232,12 +192,12 @@ class Linking:
                 at=now,
                 detail=f"{MAX_ATTEMPTS} failed attempts",
             )
-            await self._set_step(s, link, link.debtor_id, None)
+            await self._set_step(s, link, link.debtor_id, None, now)
             locked = await self._message(
                 s, "verify_locked", debtor.locale, reply_keyboard=ReplyKeyboard.REMOVE
             )
             return Outcome(link.debtor_id, [locked])
-        await self._set_step(s, link, link.debtor_id, "question")
+        await self._set_step(s, link, link.debtor_id, QUESTION, now)
         _ = translator(debtor.locale)
         message = await self._message(
             s,
@@ -297,17 +257,11 @@ class Linking:
         locale: str | None,
         *,
         reply_keyboard: ReplyKeyboard | None = None,
-        buttons: list[list[Button]] | None = None,
         **context: Any,
     ) -> OutMessage:
-        rendered = await render(s, key, locale, {"creditor": self.creditor, **context})
-        return OutMessage(
-            rendered.text,
-            buttons or [],
-            reply_keyboard,
-            kind="reply",
-            template_key=key,
-            template_version=rendered.version,
+        # Only the creditor and what is given: nothing about the debtor before verification.
+        return await template_message(
+            s, key, locale, self.creditor, reply_keyboard=reply_keyboard, **context
         )
 
     async def _live_token_of(
@@ -347,24 +301,18 @@ class Linking:
         )
 
     async def _set_step(
-        self, s: AsyncSession, chat: Chat | ChannelLink, debtor_id: int, step: str | None
+        self,
+        s: AsyncSession,
+        chat: Chat | ChannelLink,
+        debtor_id: int,
+        step: str | None,
+        now: datetime,
     ) -> None:
-        state = (
-            await s.execute(
-                select(DialogueState).where(
-                    DialogueState.channel == chat.channel, DialogueState.chat_id == chat.chat_id
-                )
-            )
-        ).scalar_one_or_none()
-        if state is None:
-            state = DialogueState(
-                channel=chat.channel,
-                chat_id=chat.chat_id,
-                data={},
-                unrecognised_count=0,
-                version=0,
-            )
-            s.add(state)
-        state.debtor_id = debtor_id
-        state.flow, state.step = (FLOW, step) if step else (None, None)
-        state.version = (state.version or 0) + 1
+        state = await load_state(s, chat.channel, chat.chat_id, debtor_id, now)
+        move(state, FLOW if step else None, step, now)
+
+
+# Only /start is this flow's command (with a deep-link payload, or to opt in again).
+DIALOGUE = Dialogue(
+    name="verify", commands=(Command("start", labels.COMMANDS["start"], position=0),)
+)

@@ -1,0 +1,110 @@
+"""Making agreements: a promise to pay, and a repayment plan with its schedule.
+
+The flows (or, later, an agent) decide what was agreed; these functions store it, with its
+audit trail, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.compliance.records import audit
+from bot.db.models import (
+    Account,
+    PlanInstallment,
+    PlanStatus,
+    Promise,
+    PromiseStatus,
+    RepaymentPlan,
+)
+from bot.handoff.tickets import open_ticket
+from bot.policy import Policy
+
+Schedule = list[tuple[date, int]]
+
+
+async def make_promise(
+    session: AsyncSession,
+    account: Account,
+    amount_minor: int,
+    promised_date: date,
+    now: datetime,
+    *,
+    by: str = "debtor",
+) -> Promise:
+    """Store a promise on ``account``; an open one on the same account is cancelled."""
+    await session.execute(
+        update(Promise)
+        .where(Promise.account_id == account.id, Promise.status == PromiseStatus.OPEN)
+        .values(status=PromiseStatus.CANCELLED, resolved_at=now)
+    )
+    promise = Promise(
+        debtor_id=account.debtor_id, account_id=account.id, amount_minor=amount_minor,
+        currency=account.currency, promised_date=promised_date, status=PromiseStatus.OPEN,
+        paid_minor=0, source=by, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(promise)
+    await session.flush()
+    detail = f"promise {promise.id}: {amount_minor} {account.currency} by {promised_date}"
+    audit(session, account.debtor_id, "promise_made", actor=by, at=now, detail=detail)
+    return promise
+
+
+def schedule(total: int, count: int, first: date, every_days: int) -> Schedule:
+    """Equal installments (the first ones carry the remainder), ``every_days`` apart."""
+    base, extra = divmod(total, count)
+    return [
+        (first + timedelta(days=every_days * i), base + (1 if i < extra else 0))
+        for i in range(count)
+    ]
+
+
+def plan_schedule(policy: Policy, total: int, count: int, today: date) -> Schedule:
+    """The installments of a plan of ``count`` agreed on ``today``, as the policy spaces them."""
+    plans = policy.plans
+    first = today + timedelta(days=plans.first_due_in_days)
+    return schedule(total, count, first, plans.every_days)
+
+
+def needs_review(policy: Policy, count: int) -> bool:
+    """Whether a plan of ``count`` installments is longer than a person must approve."""
+    return count > policy.plans.max_installments
+
+
+async def make_plan(
+    session: AsyncSession,
+    policy: Policy,
+    account: Account,
+    installments: Schedule,
+    now: datetime,
+    *,
+    by: str = "debtor",
+) -> RepaymentPlan:
+    """Store a plan for the account's balance: active at once within policy, else for review
+    with a ``plan_review`` ticket."""
+    review = needs_review(policy, len(installments))
+    plan = RepaymentPlan(
+        debtor_id=account.debtor_id, account_id=account.id,
+        status=PlanStatus.REVIEW if review else PlanStatus.ACTIVE,
+        total_minor=account.amount_due_minor, currency=account.currency,
+        installment_count=len(installments), source=by, created_at=now, updated_at=now,
+        activated_at=None if review else now,
+        installments=[
+            PlanInstallment(seq=i + 1, due_date=d, amount_minor=a, paid_minor=0, status="pending")
+            for i, (d, a) in enumerate(installments)
+        ],
+    )  # fmt: skip
+    session.add(plan)
+    await session.flush()
+    detail = f"plan {plan.id}: {len(installments)} installments"
+    audit(session, account.debtor_id, "plan_review" if review else "plan_active", actor=by,
+          at=now, detail=detail)  # fmt: skip
+    if review:
+        await open_ticket(
+            session, account.debtor_id, "plan_review", now=now, actor=by, account_id=account.id,
+            note=f"plan {plan.id}: {len(installments)} installments proposed",
+        )  # fmt: skip
+    return plan
