@@ -35,9 +35,8 @@ from bot.compliance.records import audit, log_inbound
 from bot.conversation import replies
 from bot.db.engine import retrying
 from bot.db.models import ChannelLink, Debtor
-from bot.dialogues.engine import Input
+from bot.dialogues.engine import Input, Outcome, template_message
 from bot.i18n import translator
-from bot.linking.verify import Outcome  # TODO(merge): from bot.dialogues.engine
 
 log = logging.getLogger(__name__)
 # Longer messages are answered, but only their beginning is read (Telegram allows 4096).
