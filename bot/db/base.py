@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -70,3 +71,11 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, sort_order=10
     )
+
+
+def touch(row: TimestampMixin, now: datetime) -> None:
+    """Set a loaded row's ``updated_at`` to the writer's instant, written even when it equals
+    the stored one: the ORM leaves an unchanged value out of the UPDATE, and a column's
+    ``onupdate`` (see the TODO(clock) columns) would then stamp the real time instead."""
+    row.updated_at = now
+    flag_modified(row, "updated_at")
