@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 ACCOUNT_HEADER = (
@@ -27,14 +28,20 @@ async def add_debtor(
     verified: bool = True,
     phone: str = "+14155550100",
     name: str = "Test Debtor",
+    at: datetime | None = None,
 ):
     """Insert a debtor with accounts ``(account_ref, due_date, amount_minor, currency)`` and,
-    when ``chat_id`` is given, a Telegram link (verified unless told otherwise)."""
+    when ``chat_id`` is given, a Telegram link (verified unless told otherwise); every row is
+    stamped ``at`` (default: now)."""
     from bot.db.base import utcnow
     from bot.db.models import Account, ChannelLink, Debtor, DebtorPhone
 
-    debtor = Debtor(debtor_ref=ref, full_name=name, locale=locale, timezone=timezone)
-    debtor.phones.append(DebtorPhone(phone_e164=phone))
+    at = at or utcnow()
+    debtor = Debtor(
+        debtor_ref=ref, full_name=name, locale=locale, timezone=timezone, created_at=at,
+        updated_at=at,
+    )  # fmt: skip
+    debtor.phones.append(DebtorPhone(phone_e164=phone, created_at=at))
     session.add(debtor)
     await session.flush()
     for account_ref, due, amount, currency in accounts:
@@ -42,13 +49,14 @@ async def add_debtor(
             Account(
                 account_ref=account_ref, debtor_id=debtor.id, currency=currency,
                 amount_due_minor=amount, due_date=due, status="open", late_fee_waived=False,
+                created_at=at, updated_at=at,
             )
         )  # fmt: skip
     if chat_id is not None:
         session.add(
             ChannelLink(
                 debtor_id=debtor.id, channel="telegram", chat_id=chat_id, user_id=chat_id,
-                failed_attempts=0, verified_at=utcnow() if verified else None,
+                linked_at=at, failed_attempts=0, verified_at=at if verified else None,
                 verify_method="contact" if verified else None,
             )
         )  # fmt: skip

@@ -48,7 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    """The current instant, timezone-aware, in UTC."""
+    """The real current instant in UTC: the clock entry points inject, never a column default."""
     return datetime.now(UTC)
 
 
@@ -65,12 +65,14 @@ class IdMixin:
 
 
 class TimestampMixin:
-    """Creation and last-change instants, set by the application (UTC)."""
+    """Creation and last-change instants (UTC), given by every writer from its injected clock.
 
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, sort_order=10)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, sort_order=10
-    )
+    No Python-side default: a default would be the real time, which ``remind --at`` and tests
+    must never write; an insert that forgets them fails on NOT NULL instead.
+    """
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
 
 
 def touch(row: TimestampMixin, now: datetime) -> None:
