@@ -5,9 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 ACCOUNT_HEADER = (
     "account_ref,debtor_ref,full_name,phone,locale,timezone,currency,amount_due,due_date,"
     "email,product\n"
+)
+
+# Timestamp columns that hold data (a due instant, an expiry, when a payment was made), not the
+# instant a row was written: they may be any time.
+DATA_TIMES = frozenset(
+    {
+        ("account", "paid_at"),
+        ("link_token", "expires_at"),
+        ("payment", "paid_at"),
+        ("reminder_outbox", "not_before"),
+    }
 )
 
 
@@ -62,3 +75,22 @@ async def add_debtor(
         )  # fmt: skip
     await session.flush()
     return debtor
+
+
+async def written_times(session) -> dict[tuple[str, str], set[datetime]]:
+    """Every instant in a timestamp column of any table, by ``(table, column)``, leaving out
+    columns that hold only NULL and those in ``DATA_TIMES``."""
+    from bot.db.base import UTCDateTime
+    from bot.db.models import Base
+
+    found = {}
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if (
+                isinstance(column.type, UTCDateTime)
+                and (table.name, column.name) not in DATA_TIMES
+            ):
+                values = await session.execute(select(column).where(column.is_not(None)))
+                if instants := set(values.scalars()):
+                    found[(table.name, column.name)] = instants
+    return found
