@@ -54,12 +54,13 @@ def generate(path: Path, rows: int) -> None:
 
 async def _one(url: str, path: Path) -> dict[str, float]:
     from bot.accounts.importer import import_accounts
+    from bot.db.base import utcnow
     from bot.db.engine import create_engine, session_factory
 
     await fresh_database(url)
     engine = create_engine(url)
     started = time.perf_counter()
-    report = await import_accounts(session_factory(engine), path, region="US")
+    report = await import_accounts(session_factory(engine), path, region="US", clock=utcnow)
     seconds = time.perf_counter() - started
     await engine.dispose()
     if report.errors:

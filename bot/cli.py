@@ -169,10 +169,12 @@ async def _import(
         await migrate.ensure_schema(engine, settings.database_url)
         sessions = session_factory(engine)
         if args.import_command == "accounts":
-            report = await import_accounts(sessions, path, settings.default_region, on_bytes)
+            report = await import_accounts(
+                sessions, path, settings.default_region, on_bytes, clock=utcnow
+            )
         else:
             policy = load_policy(settings.policy_file)
-            report = await import_payments(sessions, path, policy, on_bytes)
+            report = await import_payments(sessions, path, policy, on_bytes, clock=utcnow)
     except CsvFileError as exc:
         print(f"nudgebot: {path}: {exc}; nothing was imported", file=sys.stderr)
         return EXIT_CANNOT_RUN

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.accounts.csvfile import CsvFileError, RowError
 from bot.accounts.importer import import_accounts
+from bot.db.base import utcnow
 from bot.db.models import Account, Debtor, DebtorPhone
 from tests.helpers import ACCOUNT_HEADER, write_csv
 
@@ -51,7 +52,7 @@ async def _count(sessions: async_sessionmaker[AsyncSession], model: type) -> int
 async def test_realistic_portfolio_lands_with_debtors_sharing_accounts(sessions, tmp_path):
     path = write_csv(tmp_path / "portfolio.csv", PORTFOLIO)
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert (report.created, report.updated, report.errors) == (7, 0, [])
     assert await _accounts(sessions) == {
@@ -85,12 +86,16 @@ async def test_realistic_portfolio_lands_with_debtors_sharing_accounts(sessions,
 
 
 async def test_reimport_updates_amounts_without_duplicates(sessions, tmp_path):
-    await import_accounts(sessions, write_csv(tmp_path / "a.csv", PORTFOLIO), region="US")
+    await import_accounts(
+        sessions, write_csv(tmp_path / "a.csv", PORTFOLIO), region="US", clock=utcnow
+    )
     changed = PORTFOLIO.replace("1234.50,2026-11-20", "1000.00,2026-11-20").replace(
         "CNY,5600,", "CNY,5300.25,"
     )
 
-    report = await import_accounts(sessions, write_csv(tmp_path / "b.csv", changed), region="US")
+    report = await import_accounts(
+        sessions, write_csv(tmp_path / "b.csv", changed), region="US", clock=utcnow
+    )
 
     assert (report.created, report.updated, report.unchanged) == (0, 2, 5)
     accounts = await _accounts(sessions)
@@ -158,7 +163,7 @@ async def test_each_bad_row_is_reported_precisely_while_good_rows_land(
         reason = "1,200 is not a plain number like 1234.50"
     path = write_csv(tmp_path / "p.csv", ACCOUNT_HEADER + good_before + bad + good_after)
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert report.errors == [RowError(3, column, reason)]
     assert sorted(await _accounts(sessions)) == ["ACC-0001", "ACC-0003"]
@@ -168,7 +173,7 @@ async def test_a_row_with_several_problems_reports_each(sessions, tmp_path):
     bad = _row(phone="x", currency="ZZZ", due_date="tomorrow")
     path = write_csv(tmp_path / "p.csv", ACCOUNT_HEADER + bad)
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert [(e.line, e.column) for e in report.errors] == [
         (2, "phone"),
@@ -180,7 +185,7 @@ async def test_a_row_with_several_problems_reports_each(sessions, tmp_path):
 async def test_local_phone_numbers_use_the_default_region(sessions, tmp_path):
     path = write_csv(tmp_path / "p.csv", ACCOUNT_HEADER + _row(phone="030 901820"))
 
-    report = await import_accounts(sessions, path, region="DE")
+    report = await import_accounts(sessions, path, region="DE", clock=utcnow)
 
     assert report.errors == []
     async with sessions() as s:
@@ -196,7 +201,7 @@ async def test_wrong_encoding_spoils_only_its_row(sessions, tmp_path):
     )
     path = write_csv(tmp_path / "p.csv", content)
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert report.errors == [
         RowError(3, None, "not valid UTF-8 (byte 0xE9 at position 16); the row was skipped")
@@ -206,21 +211,23 @@ async def test_wrong_encoding_spoils_only_its_row(sessions, tmp_path):
 
 async def test_utf8_bom_and_crlf_are_accepted(sessions, tmp_path):
     content = "\ufeff" + (ACCOUNT_HEADER + _row()).replace("\n", "\r\n")
-    report = await import_accounts(sessions, write_csv(tmp_path / "p.csv", content), "US")
+    report = await import_accounts(
+        sessions, write_csv(tmp_path / "p.csv", content), "US", clock=utcnow
+    )
     assert (report.created, report.errors) == (1, [])
 
 
 async def test_utf16_file_is_refused_whole(sessions, tmp_path):
     path = write_csv(tmp_path / "p.csv", ACCOUNT_HEADER + _row(), encoding="utf-16")
     with pytest.raises(CsvFileError, match="line 1: the file is UTF-16, not UTF-8"):
-        await import_accounts(sessions, path, region="US")
+        await import_accounts(sessions, path, region="US", clock=utcnow)
 
 
 async def test_missing_column_is_refused_whole(sessions, tmp_path):
     header = ACCOUNT_HEADER.replace("currency,", "")
     path = write_csv(tmp_path / "p.csv", header + _row().replace("USD,", ""))
     with pytest.raises(CsvFileError, match=r"^line 1: missing column\(s\): currency$"):
-        await import_accounts(sessions, path, region="US")
+        await import_accounts(sessions, path, region="US", clock=utcnow)
     assert await _count(sessions, Account) == 0
 
 
@@ -228,7 +235,7 @@ async def test_row_with_missing_field_is_reported(sessions, tmp_path):
     short = _row().rsplit(",", 2)[0] + "\n"
     path = write_csv(tmp_path / "p.csv", ACCOUNT_HEADER + short + _row(account_ref="ACC-2"))
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert report.errors == [RowError(2, None, "has 9 fields but the header has 11")]
     assert list(await _accounts(sessions)) == ["ACC-2"]
@@ -236,11 +243,15 @@ async def test_row_with_missing_field_is_reported(sessions, tmp_path):
 
 async def test_empty_file_is_refused(sessions, tmp_path):
     with pytest.raises(CsvFileError, match="the file is empty"):
-        await import_accounts(sessions, write_csv(tmp_path / "p.csv", ""), region="US")
+        await import_accounts(
+            sessions, write_csv(tmp_path / "p.csv", ""), region="US", clock=utcnow
+        )
 
 
 async def test_header_only_imports_nothing_and_reports_nothing(sessions, tmp_path):
-    report = await import_accounts(sessions, write_csv(tmp_path / "p.csv", ACCOUNT_HEADER), "US")
+    report = await import_accounts(
+        sessions, write_csv(tmp_path / "p.csv", ACCOUNT_HEADER), "US", clock=utcnow
+    )
     assert (report.imported, report.errors) == (0, [])
 
 
@@ -249,7 +260,7 @@ async def test_same_account_twice_in_one_file_is_reported(sessions, tmp_path):
         tmp_path / "p.csv", ACCOUNT_HEADER + _row() + _row(amount_due="1.00") + "\n\n"
     )
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert report.errors == [RowError(3, "account_ref", "ACC-9001 already appears on line 2")]
     assert (await _accounts(sessions))["ACC-9001"][2] == 25000
@@ -259,6 +270,6 @@ async def test_quoted_newline_in_a_field_keeps_line_numbers_true(sessions, tmp_p
     multi = _row(account_ref="ACC-1").replace("Maria Garcia", '"Maria\nGarcia"')
     path = write_csv(tmp_path / "p.csv", ACCOUNT_HEADER + multi + _row(phone="1"))
 
-    report = await import_accounts(sessions, path, region="US")
+    report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert [(e.line, e.column) for e in report.errors] == [(4, "phone")]

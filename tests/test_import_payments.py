@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.accounts.csvfile import RowError
 from bot.accounts.importer import import_accounts
+from bot.db.base import utcnow
 from bot.db.models import Account, Payment
 from bot.policy import load_policy
 from bot.services.payments import import_payments
@@ -23,7 +24,7 @@ async def _portfolio(sessions, tmp_path) -> None:
         "ACC-3,D-3,Tanaka Yui,+819012345678,ja,Asia/Tokyo,JPY,9000,2026-11-01,,\n"
     )
     report = await import_accounts(
-        sessions, write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + rows), "US"
+        sessions, write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + rows), "US", clock=utcnow
     )
     assert report.errors == []
 

@@ -95,7 +95,7 @@ async def test_a_final_stage_ticket_from_the_planner_is_joined(sessions):
     debtor_id, _ = await _debtor(sessions)
     async with sessions.begin() as s:
         s.add(HandoffTicket(debtor_id=debtor_id, status="open", reasons=["final_stage"],
-                            opened_at=NOW))  # fmt: skip
+                            opened_at=NOW, created_at=NOW, updated_at=NOW))  # fmt: skip
     async with sessions.begin() as s:
         _, created = await open_ticket(s, debtor_id, "person_requested", now=NOW, actor="debtor")
     assert created is False

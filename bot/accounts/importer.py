@@ -23,7 +23,6 @@ from bot.accounts.rows import (
     validate_account,
     validate_payment,
 )
-from bot.db.base import utcnow
 from bot.db.engine import dialect_insert
 from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone, Payment
 from bot.money import MoneyError, to_minor
@@ -79,7 +78,7 @@ async def import_accounts(
     region: str,
     on_bytes: Callable[[int], object] | None = None,
     *,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime],
 ) -> ImportReport:
     """Upsert a portfolio file by ``account_ref``; debtors by ``debtor_ref``, phones added."""
     report = ImportReport()
@@ -205,7 +204,7 @@ async def import_payments(
     on_recorded: OnRecorded,
     on_bytes: Callable[[int], object] | None = None,
     *,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime],
 ) -> ImportReport:
     """Record payments idempotently by ``payment_ref`` and reduce what each account owes;
     ``on_recorded`` hears of each batch's new payments in the batch's transaction."""

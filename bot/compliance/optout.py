@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
+from bot.db.base import touch
 from bot.db.models import Debtor
 
 # Whole messages that ask to stop, after folding case, width and punctuation and dropping
@@ -49,6 +50,7 @@ async def opt_out(session: AsyncSession, debtor: Debtor, now: datetime, *, via: 
     """Stop every proactive message to this debtor, at once."""
     if debtor.opted_out_at is None:
         debtor.opted_out_at = now
+        touch(debtor, now)
         audit(session, debtor.id, "opted_out", actor="debtor", at=now, detail=via)
 
 
@@ -57,5 +59,6 @@ async def opt_in(session: AsyncSession, debtor: Debtor, now: datetime, *, via: s
     if debtor.opted_out_at is None:
         return False
     debtor.opted_out_at = None
+    touch(debtor, now)
     audit(session, debtor.id, "opted_in", actor="debtor", at=now, detail=via)
     return True

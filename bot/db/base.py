@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -47,7 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    """The current instant, timezone-aware, in UTC."""
+    """The real current instant in UTC: the clock entry points inject, never a column default."""
     return datetime.now(UTC)
 
 
@@ -64,9 +65,19 @@ class IdMixin:
 
 
 class TimestampMixin:
-    """Creation and last-change instants, set by the application (UTC)."""
+    """Creation and last-change instants (UTC), given by every writer from its injected clock.
 
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, sort_order=10)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, sort_order=10
-    )
+    No Python-side default: a default would be the real time, which ``remind --at`` and tests
+    must never write; an insert that forgets them fails on NOT NULL instead.
+    """
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
+
+
+def touch(row: TimestampMixin, now: datetime) -> None:
+    """Set a loaded row's ``updated_at`` to the writer's instant, written even when it equals
+    the stored one: the ORM leaves an unchanged value out of the UPDATE, and a column's
+    ``onupdate`` (see the TODO(clock) columns) would then stamp the real time instead."""
+    row.updated_at = now
+    flag_modified(row, "updated_at")

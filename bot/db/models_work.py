@@ -64,6 +64,9 @@ class Promise(IdMixin, TimestampMixin, Base):
     paid_minor: Mapped[int] = mapped_column(BigInteger(), default=0)
     source: Mapped[str] = mapped_column(String(16))  # "debtor" in chat, "staff:<id>"
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # TODO(clock): bot/dialogues/promise.py (_confirm: UPDATE promise SET status='cancelled')
+    # leaves updated_at out; until it sets it, such an UPDATE stamps real time here.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), onupdate=utcnow, sort_order=10)
 
 
 class RepaymentPlan(IdMixin, TimestampMixin, Base):
@@ -139,7 +142,7 @@ class HandoffTicket(IdMixin, TimestampMixin, Base):
     # Every reason that joined the ticket, oldest first: dispute, hardship, complaint, ...
     reasons: Mapped[list[str]] = mapped_column(JSON(), default=list)
     note: Mapped[str | None] = mapped_column(Text())
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -157,7 +160,7 @@ class TemplateVersion(IdMixin, Base):
     version: Mapped[int] = mapped_column(Integer())
     body: Mapped[str] = mapped_column(Text())
     created_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ReminderOutbox(IdMixin, Base):
@@ -175,7 +178,7 @@ class ReminderOutbox(IdMixin, Base):
     account_ids: Mapped[list[int] | None] = mapped_column(JSON())
     promise_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("promise.id"))
     installment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("plan_installment.id"))
-    planned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime())
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(String(200))

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
+from bot.db.base import touch
 from bot.db.engine import dialect_insert
 from bot.db.models import (
     Debtor,
@@ -109,6 +110,7 @@ async def settle_promises(
         else:
             continue
         promise.status, promise.paid_minor, promise.resolved_at = status, paid, now
+        touch(promise, now)
         audit(session, debtor.id, f"promise_{status}", actor="system", at=now,
               detail=f"promise {promise.id}: paid {paid} of {promise.amount_minor}")  # fmt: skip
         await _queue(session, policy, debtor, promise, f"promise_{status}", now)

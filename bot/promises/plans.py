@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
+from bot.db.base import touch
 from bot.db.models import Debtor, Payment, PlanInstallment, PlanStatus, RepaymentPlan
 from bot.handoff.tickets import open_ticket
 from bot.policy import Policy
@@ -67,6 +68,7 @@ async def _settle_one(
             )  # fmt: skip
     if all(i.status == "paid" for i in plan.installments):
         plan.status, plan.ended_at = PlanStatus.COMPLETED, now
+        touch(plan, now)
         audit(
             session, debtor.id, "plan_completed", actor="system", at=now, detail=f"plan {plan.id}"
         )
@@ -82,6 +84,7 @@ async def _break(
     now: datetime,
 ) -> None:
     plan.status, plan.ended_at = PlanStatus.BROKEN, now
+    touch(plan, now)
     audit(session, debtor.id, "plan_broken", actor="system", at=now,
           detail=f"plan {plan.id}: installment {installment.seq} not paid")  # fmt: skip
     if policy.plans.on_break == "agent":

@@ -49,7 +49,7 @@ async def prepare(database_url: str) -> list[dict[str, Any]]:
     try:
         await migrate.ensure_schema(engine, database_url)
         sessions = session_factory(engine)
-        report = await import_accounts(sessions, SAMPLE_PORTFOLIO, region="US")
+        report = await import_accounts(sessions, SAMPLE_PORTFOLIO, region="US", clock=utcnow)
         assert not report.errors, report.errors
         async with sessions.begin() as s:
             issued, _ = await issue_links(s, now=utcnow(), ttl=timedelta(days=30), rotate=True)
@@ -112,7 +112,7 @@ async def sandbox_running(
         }
     )
     try:
-        async with running(bot_settings) as process:
+        async with running(bot_settings, clock=utcnow) as process:
             yield server, process, personas
     finally:
         await server.stop()

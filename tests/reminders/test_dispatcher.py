@@ -177,7 +177,11 @@ async def test_a_broken_template_fails_its_row_and_the_others_go(sessions, post)
             s, "D-2", chat_id=302, locale="zh_CN",
             accounts=[("A-2", TODAY - timedelta(days=3), 100, "USD")],
         )  # fmt: skip
-        s.add(TemplateVersion(key="stage_early", locale="zh_CN", version=1, body="{{ oops("))
+        s.add(
+            TemplateVersion(
+                key="stage_early", locale="zh_CN", version=1, body="{{ oops(", created_at=NOW
+            )
+        )
     forget_cached_templates()  # as saving through the admin console will
     await _plan(sessions)
 

@@ -159,6 +159,12 @@ async def test_window_in_the_debtors_own_zone(sessions, zone, now, expected_not_
         assert [r[2] for r in rows] == [expected_not_before]
 
 
+def _stamped(**more: datetime) -> dict[str, datetime]:
+    """Creation and change instants for a row a test writes itself."""
+    now = utcnow()
+    return {"created_at": now, "updated_at": now, **more}
+
+
 HOLDS = {
     "opted_out": lambda d, s: setattr(d, "opted_out_at", utcnow()),
     "cease": lambda d, s: setattr(d, "cease_at", utcnow()),
@@ -166,14 +172,17 @@ HOLDS = {
     "bankruptcy": lambda d, s: setattr(d, "bankruptcy_at", utcnow()),
     "dispute": lambda d, s: setattr(d, "dispute_at", utcnow()),
     "hardship": lambda d, s: setattr(d, "hardship_until", TODAY),
-    "open_ticket": lambda d, s: s.add(HandoffTicket(debtor_id=d.id, reasons=["dispute"])),
+    "open_ticket": lambda d, s: s.add(
+        HandoffTicket(debtor_id=d.id, reasons=["dispute"], **_stamped(opened_at=utcnow()))
+    ),
     "open_promise": lambda d, s: s.add(
         Promise(debtor_id=d.id, account_id=d.accounts[0].id, amount_minor=100, currency="USD",
-                promised_date=TODAY + timedelta(days=3), source="debtor")
+                promised_date=TODAY + timedelta(days=3), source="debtor", **_stamped())
     ),
     "plan_active": lambda d, s: s.add(
         RepaymentPlan(debtor_id=d.id, account_id=d.accounts[0].id, status="active",
-                      total_minor=100, currency="USD", installment_count=2, source="debtor")
+                      total_minor=100, currency="USD", installment_count=2, source="debtor",
+                      **_stamped())
     ),
 }  # fmt: skip
 

@@ -29,7 +29,7 @@ async def _plan(sessions, post) -> int:
         plan = RepaymentPlan(
             debtor_id=debtor.id, account_id=debtor.accounts[0].id, status="active",
             total_minor=40000, currency="USD", installment_count=2, source="debtor",
-            activated_at=AGREED,
+            activated_at=AGREED, created_at=AGREED, updated_at=AGREED,
             installments=[
                 PlanInstallment(seq=1, due_date=date(2026, 12, 10), amount_minor=20000,
                                 paid_minor=0, status="pending"),

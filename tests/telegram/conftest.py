@@ -87,7 +87,9 @@ async def sandbox() -> AsyncIterator[BotApiServer]:
 
 async def seed(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> dict[str, str]:
     """Import the sample portfolio and issue one deep-link token per debtor."""
-    report = await import_accounts(sessions, write_csv(tmp_path / "p.csv", PORTFOLIO), "US")
+    report = await import_accounts(
+        sessions, write_csv(tmp_path / "p.csv", PORTFOLIO), "US", clock=utcnow
+    )
     assert report.errors == []
     async with sessions.begin() as s:
         issued, _ = await issue_links(s, now=utcnow(), ttl=timedelta(days=30), rotate=False)

@@ -273,6 +273,7 @@ async def add_second_account(world: World) -> None:
             Account(
                 account_ref="ACC-2002", debtor_id=debtor.id, currency="CNY",
                 amount_due_minor=30000, due_date=date(2026, 11, 20), status="open",
+                created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
             )
         )  # fmt: skip
 
