@@ -78,6 +78,6 @@ class TimestampMixin:
 def touch(row: TimestampMixin, now: datetime) -> None:
     """Set a loaded row's ``updated_at`` to the writer's instant, written even when it equals
     the stored one: the ORM leaves an unchanged value out of the UPDATE, and a column's
-    ``onupdate`` (see the TODO(clock) columns) would then stamp the real time instead."""
+    timestamp must come from the writer's clock, never from a column default."""
     row.updated_at = now
     flag_modified(row, "updated_at")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bot.db.base import Base, BigId, IdMixin, UTCDateTime, utcnow
+from bot.db.base import Base, BigId, IdMixin, UTCDateTime
 
 if TYPE_CHECKING:
     from bot.db.models_people import Debtor
@@ -122,6 +122,4 @@ class DialogueState(IdMixin, Base):
     # Bumped on every change: two processes handling one chat detect each other's writes.
     version: Mapped[int] = mapped_column(Integer(), default=0)
     # Set by the conversation engine from its (injectable) clock, which also judges idleness.
-    # TODO(clock): bot/linking/verify.py (Linking._set_step) creates a state without it; until
-    # it passes the turn's time, that insert stamps real time here.
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

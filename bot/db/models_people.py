@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bot.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from bot.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime
 
 
 class AccountStatus(StrEnum):
@@ -36,10 +36,7 @@ class Debtor(IdMixin, TimestampMixin, Base):
     bankruptcy_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     hardship_until: Mapped[date | None] = mapped_column(Date())
     vulnerable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # TODO(clock): bot/dialogues/router.py (_set_language: debtor.locale) and
-    # bot/dialogues/situations.py (on_button: hardship_until, deceased_at) change a debtor
-    # without setting updated_at; until they do, such an UPDATE stamps real time here.
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), onupdate=utcnow, sort_order=10)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
 
     phones: Mapped[list[DebtorPhone]] = relationship(
         back_populates="debtor", cascade="all, delete-orphan", order_by="DebtorPhone.id"
@@ -76,9 +73,7 @@ class Account(IdMixin, TimestampMixin, Base):
     dispute_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     late_fee_waived: Mapped[bool] = mapped_column(Boolean(), default=False)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # TODO(clock): bot/dialogues/situations.py (on_button, "dispute": UPDATE account SET
-    # dispute_at) leaves updated_at out; until it sets it, such an UPDATE stamps real time here.
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), onupdate=utcnow, sort_order=10)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
 
     debtor: Mapped[Debtor] = relationship(back_populates="accounts")
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bot.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from bot.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime
 
 
 class PromiseStatus(StrEnum):
@@ -64,9 +64,7 @@ class Promise(IdMixin, TimestampMixin, Base):
     paid_minor: Mapped[int] = mapped_column(BigInteger(), default=0)
     source: Mapped[str] = mapped_column(String(16))  # "debtor" in chat, "staff:<id>"
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # TODO(clock): bot/dialogues/promise.py (_confirm: UPDATE promise SET status='cancelled')
-    # leaves updated_at out; until it sets it, such an UPDATE stamps real time here.
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), onupdate=utcnow, sort_order=10)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
 
 
 class RepaymentPlan(IdMixin, TimestampMixin, Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import labels
+from bot.db.base import touch
 from bot.dialogues.engine import Turn
 from bot.dialogues.registry import Command, Dialogue, MenuButton, Words
 from bot.i18n import SUPPORTED_LOCALES, supported_locale, translator
@@ -26,6 +27,7 @@ async def on_button(turn: Turn, action: str) -> None:
         return
     if supported_locale(turn.debtor.locale) != locale:
         turn.debtor.locale = locale
+        touch(turn.debtor, turn.now)
     turn.goto(None, None)
     turn.say(translator(locale)(labels.LANGUAGE_SET))
     await turn.home()

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from bot import labels
 from bot.channel import Button
 from bot.compliance.records import audit
+from bot.db.base import touch
 from bot.db.models import Account, AccountStatus
 from bot.dialogues.engine import Turn
 from bot.dialogues.registry import Command, Dialogue, MenuButton, Words
@@ -92,6 +93,7 @@ async def on_button(turn: Turn, action: str) -> None:
     elif reason == "pause":
         until = turn.today + timedelta(days=turn.policy.hardship.max_pause_days)
         turn.debtor.hardship_until = until
+        touch(turn.debtor, turn.now)
         audit(turn.session, turn.debtor.id, "hardship_pause", actor="debtor", at=turn.now,
               detail=f"until {until}")  # fmt: skip
         await turn.say_template("hardship_paused", until=until)
@@ -108,13 +110,14 @@ async def on_button(turn: Turn, action: str) -> None:
             update(Account)
             .where(Account.debtor_id == turn.debtor.id, Account.status == AccountStatus.OPEN)
             .where(Account.dispute_at.is_(None))
-            .values(dispute_at=turn.now)
+            .values(dispute_at=turn.now, updated_at=turn.now)
         )
         await hand_over(turn, "dispute", "dispute_ack")
     elif reason == "complaint":
         await hand_over(turn, "complaint", "complaint_ack")
     elif reason == "deceased":
         turn.debtor.deceased_at = turn.debtor.deceased_at or turn.now
+        touch(turn.debtor, turn.now)
         await hand_over(turn, "deceased", "deceased_ack")
 
 

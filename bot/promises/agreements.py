@@ -39,7 +39,7 @@ async def make_promise(
     await session.execute(
         update(Promise)
         .where(Promise.account_id == account.id, Promise.status == PromiseStatus.OPEN)
-        .values(status=PromiseStatus.CANCELLED, resolved_at=now)
+        .values(status=PromiseStatus.CANCELLED, resolved_at=now, updated_at=now)
     )
     promise = Promise(
         debtor_id=account.debtor_id, account_id=account.id, amount_minor=amount_minor,

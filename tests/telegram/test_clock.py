@@ -101,9 +101,8 @@ async def _promise_twice(world: World) -> None:
         sent += 4
 
 
-# Writers in files this change could not touch; each xpasses (and fails, being strict) once its
-# writer passes the turn's time, and then the column's real-time default can go (TODO(clock)).
-LEAKS = [
+# Writers that once left a timestamp to a real-time column default.
+WRITERS = [
     ("verify", "linking/verify.py creates dialogue_state without updated_at", _link_another_chat),
     ("language", "dialogues/router.py sets debtor.locale without updated_at", _change_language),
     ("dispute", "dialogues/situations.py sets account.dispute_at, not updated_at", _dispute),
@@ -114,10 +113,9 @@ LEAKS = [
 
 @pytest.mark.parametrize(
     "steps",
-    [pytest.param(steps, id=name, marks=pytest.mark.xfail(strict=True, reason=why))
-     for name, why, steps in LEAKS],
+    [pytest.param(steps, id=name) for name, _, steps in WRITERS],
 )  # fmt: skip
-async def test_writers_outside_this_change_still_write_real_time(
+async def test_each_dialogue_writer_writes_the_clocks_time(
     clocked: World, steps: Callable[[World], Awaitable[None]]
 ):
     await steps(clocked)
