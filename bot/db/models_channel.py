@@ -54,7 +54,7 @@ class ChannelLink(IdMixin, Base):
     failed_attempts: Mapped[int] = mapped_column(Integer(), default=0)
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
-    # Loaded with the link when a chat writes (see Linking.link_of), never lazily.
+    # Loaded with the link when a chat writes (see Dialogues.link_of), never lazily.
     debtor: Mapped[Debtor] = relationship(lazy="raise")
 
 

@@ -4,7 +4,7 @@ python-telegram-bot's ``Updater`` confirms a batch of updates when it fetches th
 updates fetched but not yet handled are lost when the process dies. Here each batch is handled
 first (the chats side by side, each chat's updates in order) and only then confirmed by asking
 for the next. After a crash Telegram delivers the unconfirmed updates again; those already
-handled are on record in the contact log and skipped (see ``handlers._turn``).
+handled are on record in the contact log and skipped (see ``bot/conversation/pipeline.py``).
 
 A batch waits for its turns to commit, not for the replies to be sent: a chat whose replies are
 spaced out by Telegram's limits does not hold back the next batch of every other chat.
