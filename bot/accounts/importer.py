@@ -28,8 +28,8 @@ from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone, Payment
 from bot.money import MoneyError, to_minor
 
 T = TypeVar("T")
-# Told of the payment refs a transaction recorded, inside that transaction.
-OnRecorded = Callable[[AsyncSession, list[str]], Awaitable[None]]
+# Told of the payment refs a transaction recorded and its instant, inside that transaction.
+OnRecorded = Callable[[AsyncSession, list[str], datetime], Awaitable[None]]
 BATCH = 2000
 _ACCOUNT_UPDATES = (
     "debtor_id", "currency", "amount_due_minor", "due_date", "product", "status", "updated_at",
@@ -212,8 +212,9 @@ async def import_payments(
     rows = read_rows(path, PAYMENT_COLUMNS, PAYMENT_OPTIONAL, on_bytes)
     for batch in _batches(_validated(rows, validate_payment, report), 1000):
         async with sessions.begin() as session:
-            recorded = await _record_payments(session, batch, report, clock())
-            await on_recorded(session, recorded)
+            now = clock()
+            recorded = await _record_payments(session, batch, report, now)
+            await on_recorded(session, recorded, now)
     report.errors.sort(key=lambda e: e.line)
     return report
 

@@ -53,7 +53,8 @@ class Dialogues:
         self, s: AsyncSession, chat: Chat, link: ChannelLink | None, inp: Input, now: datetime
     ) -> Outcome:
         """Answer any input of any chat: the identity check until the chat is verified, then
-        the dialogues. ``/stop`` and STOP words are the caller's (``stop``)."""
+        the dialogues. ``/stop`` and STOP words never come here: the conversation pipeline
+        answers them first."""
         if inp.kind == "start":
             return await self.verify.start(s, chat, link, inp.text, now)
         if inp.kind == "contact":

@@ -30,8 +30,8 @@ async def import_payments(
 ) -> ImportReport:
     """A payments file, recorded once per ``payment_ref``; promises and plans judged at once."""
 
-    async def settle(session: AsyncSession, refs: list[str]) -> None:
-        await payments_recorded(session, refs, policy=policy, at=clock())
+    async def settle(session: AsyncSession, refs: list[str], now: datetime) -> None:
+        await payments_recorded(session, refs, policy=policy, at=now)
 
     return await importer.import_payments(sessions, path, settle, on_bytes, clock=clock)
 
