@@ -11,6 +11,8 @@ from bot.db.models_channel import (
 )
 from bot.db.models_people import Account, AccountStatus, AuditEvent, Debtor, DebtorPhone, Payment
 from bot.db.models_work import (
+    CannedReply,
+    ConsoleEvent,
     HandoffTicket,
     OutboxStatus,
     PlanInstallment,
@@ -19,6 +21,8 @@ from bot.db.models_work import (
     PromiseStatus,
     ReminderOutbox,
     RepaymentPlan,
+    StaffNote,
+    StaffSession,
     StaffUser,
     TemplateVersion,
     TicketStatus,
@@ -29,7 +33,9 @@ __all__ = [
     "AccountStatus",
     "AuditEvent",
     "Base",
+    "CannedReply",
     "ChannelLink",
+    "ConsoleEvent",
     "ContactLog",
     "ContactStatus",
     "Debtor",
@@ -46,6 +52,8 @@ __all__ = [
     "PromiseStatus",
     "ReminderOutbox",
     "RepaymentPlan",
+    "StaffNote",
+    "StaffSession",
     "StaffUser",
     "TemplateVersion",
     "TicketStatus",

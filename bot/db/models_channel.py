@@ -102,6 +102,8 @@ class ContactLog(IdMixin, Base):
     update_id: Mapped[int | None] = mapped_column(BigInteger())
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text())
+    # The agent who wrote a message out (kind "agent"); none for the bot's and the debtor's.
+    staff_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

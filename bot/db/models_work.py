@@ -117,6 +117,26 @@ class StaffUser(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(16))  # "agent" or "admin"
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Failed sign-ins in a row; at the policy's limit the account is locked until the instant.
+    failed_logins: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffSession(IdMixin, Base):
+    """A signed-in browser: a table, so any process serves any request and sign-outs revoke."""
+
+    __tablename__ = "staff_session"
+
+    staff_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    # Only the SHA-256 of the cookie's random token is stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user_agent: Mapped[str | None] = mapped_column(String(200))
 
 
 class HandoffTicket(IdMixin, TimestampMixin, Base):
@@ -143,8 +163,60 @@ class HandoffTicket(IdMixin, TimestampMixin, Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A claim is a lease, renewed by the holder's activity; past it the ticket is free again.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The debtor was told, once per claim, that a person is with them.
+    team_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The debtor was told, once, when to expect an answer while nobody had claimed the ticket.
+    waiting_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The newest contact-log row the holder has seen; debtor messages after it are unread.
+    seen_log_id: Mapped[int | None] = mapped_column(BigId)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # One of bot.handoff.claims.OUTCOMES, with the agent's note.
+    outcome: Mapped[str | None] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(Text())
+
+
+class StaffNote(IdMixin, Base):
+    """A private note of an agent about a debtor, shown in the conversation and never sent."""
+
+    __tablename__ = "staff_note"
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("handoff_ticket.id"))
+    staff_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    text: Mapped[str] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CannedReply(IdMixin, TimestampMixin, Base):
+    """A ready answer agents pick, per language, rendered by the message-template renderer."""
+
+    __tablename__ = "canned_reply"
+    __table_args__ = (Index(None, "title", "locale", unique=True),)
+
+    title: Mapped[str] = mapped_column(String(80))
+    locale: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text())
+    updated_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+
+
+class ConsoleEvent(IdMixin, Base):
+    """Something consoles show live, written in the transaction of the change itself.
+
+    Ids increase, so a console asks for everything after the last one it saw; a process reads
+    the table, so what one process committed reaches consoles connected to another.
+    """
+
+    __tablename__ = "console_event"
+
+    # ticket_opened, ticket_changed, ticket_claimed, ticket_released, ticket_resolved,
+    # message (a contact-log row), delivery (a reply's new state), note
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(BigId)
+    debtor_id: Mapped[int | None] = mapped_column(BigId)
+    data: Mapped[dict[str, object]] = mapped_column(JSON(), default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class TemplateVersion(IdMixin, Base):

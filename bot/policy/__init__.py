@@ -8,6 +8,7 @@ from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -163,6 +164,43 @@ class Hardship(_Strict):
     max_pause_days: int = Field(ge=1, le=180)
 
 
+class BusinessHours(_Strict):
+    """When agents answer, in the creditor's time zone."""
+
+    timezone: str
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start: time
+    end: time
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Handoff(_Strict):
+    """Conversations handed to people: the agent queue, claims and console sign-in."""
+
+    sla_minutes: int = Field(ge=1, le=7 * 24 * 60)
+    lease_minutes: int = Field(ge=1, le=24 * 60)
+    answer_within_minutes: int = Field(ge=1, le=7 * 24 * 60)
+    reply_window_minutes: int = Field(ge=0, le=7 * 24 * 60)
+    max_failed_logins: int = Field(ge=1, le=100)
+    lock_minutes: int = Field(ge=1, le=24 * 60)
+    session_idle_minutes: int = Field(ge=1, le=7 * 24 * 60)
+    business_hours: BusinessHours
+
+
 class Policy(_Strict):
     """The whole collection policy."""
 
@@ -179,6 +217,7 @@ class Policy(_Strict):
     promises: Promises
     plans: Plans
     hardship: Hardship
+    handoff: Handoff
 
     @model_validator(mode="after")
     def _stages_apart(self) -> Policy:

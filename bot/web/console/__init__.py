@@ -1,0 +1,65 @@
+"""The agent and admin console: server-rendered pages under ``/console``, live over a WebSocket.
+
+``make_console_app`` builds it as an aiohttp sub-application, so its sign-in and CSRF middleware
+guard every console request and nothing else (the webhook and the JSON API have their own
+checks). Pages are Jinja2 templates in ``bot/web/templates/console`` (autoescaped: debtor text is
+always shown as text); styles and scripts are in ``bot/web/static``, served from here, never from
+a CDN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channel import Sender
+from bot.policy import Policy
+from bot.settings import Settings
+
+STATIC_DIR = Path(__file__).parent.parent / "static"
+TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
+
+
+@dataclass
+class Console:
+    """What every console handler needs, shared by the sub-application."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    policy: Policy
+    clock: Callable[[], datetime]
+    # Agents' replies go out through the channel the debtor wrote on.
+    senders: Mapping[str, Sender]
+
+
+CONSOLE = web.AppKey("console", Console)
+
+
+def console_of(request: web.Request) -> Console:
+    """The console's shared parts, from any of its requests."""
+    return request.config_dict[CONSOLE]
+
+
+def make_console_app(console: Console) -> web.Application:
+    """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
+    from bot.web.console import auth
+
+    app = web.Application(middlewares=[auth.middleware])
+    app[CONSOLE] = console
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "console"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        context_processors=[auth.page_context],
+    )
+    app.router.add_static("/static/", STATIC_DIR, name="static")
+    auth.add_routes(app)
+    return app
