@@ -10,18 +10,22 @@ a CDN.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channel import Sender
+from bot.db.models import ConsoleEvent
 from bot.policy import Policy
 from bot.settings import Settings
+from bot.web.console import words
+from bot.web.console.live import Feed
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
@@ -37,6 +41,8 @@ class Console:
     clock: Callable[[], datetime]
     # Agents' replies go out through the channel the debtor wrote on.
     senders: Mapping[str, Sender]
+    # The process's reader of console events, made with the sub-application.
+    feed: Feed = field(init=False)
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -49,17 +55,36 @@ def console_of(request: web.Request) -> Console:
 
 def make_console_app(console: Console) -> web.Application:
     """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
-    from bot.web.console import auth
+    from bot.web.console import auth, canned, conversation, queue
 
+    console.feed = Feed(console.sessions)
     app = web.Application(middlewares=[auth.middleware])
     app[CONSOLE] = console
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "console"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
-        context_processors=[auth.page_context],
+        context_processors=[auth.page_context, _live_context],
     )
+    env.filters.update(words.FILTERS)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     auth.add_routes(app)
+    queue.add_routes(app)
+    conversation.add_routes(app)
+    canned.add_routes(app)
+    app.on_cleanup.append(_stop_feed)
     return app
+
+
+async def _live_context(request: web.Request) -> dict[str, object]:
+    """Where a page's live connection starts: the newest event when it was rendered."""
+    if request.get("staff") is None:
+        return {"live_after": 0}
+    async with console_of(request).sessions() as s:
+        newest = await s.scalar(select(func.coalesce(func.max(ConsoleEvent.id), 0)))
+    return {"live_after": newest or 0}
+
+
+async def _stop_feed(app: web.Application) -> None:
+    await app[CONSOLE].feed.stop()
