@@ -1,0 +1,117 @@
+"""Agents at work in Chromium: sign in, claim a ticket as another agent tries, talk to the
+debtor through the real bot and the local Telegram, hand the chat back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from playwright.async_api import expect
+from sqlalchemy import func, select
+
+from bot.db.models import AuditEvent, HandoffTicket
+from tests.console.conftest import Console, ask_for_a_person
+from tests.telegram.conftest import ALICE, BOT
+
+pytestmark = [
+    pytest.mark.parametrize("world", ["polling"], indirect=True),
+    pytest.mark.timeout(240),
+]
+
+
+async def test_two_agents_claim_at_once_and_the_winner_talks_to_the_debtor(console: Console):
+    world = console.world
+    ada = await console.signed_in("ada")
+    brian = await console.signed_in("brian", await console.context())
+    dialogs: list[str] = []
+    for page in (ada, brian):
+        page.on(
+            "dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss()))
+        )
+        await expect(page.locator("#live")).to_have_class("live-dot on")
+
+    # A debtor asks for a person: both queues show the ticket without reloading.
+    await ask_for_a_person(world)
+    for page in (ada, brian):
+        await expect(page.locator("#queue-rows tr", has_text="Alice Martin")).to_be_visible()
+    await console.shoot(ada, "queue")
+
+    # Both press Claim at the same instant: exactly one gets it, the other is told who did.
+    await asyncio.gather(*(p.get_by_role("button", name="Claim").click() for p in (ada, brian)))
+    await asyncio.gather(*(p.wait_for_load_state() for p in (ada, brian)))
+    winner, loser = (ada, brian) if "/tickets/" in ada.url else (brian, ada)
+    winner_name = "Ada Lovelace" if winner is ada else "Brian Kernighan"
+    assert "/tickets/" in winner.url and "/tickets/" not in loser.url
+    await expect(loser.get_by_role("status")).to_contain_text(
+        f"Another agent took that ticket a moment before you. ({winner_name})"
+    )
+    async with world.sessions() as s:
+        ticket = await s.scalar(select(HandoffTicket))
+        claims = await s.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "ticket_claimed")
+        )
+    holder = console.staff["ada" if winner is ada else "brian"]
+    assert (ticket.status, ticket.claimed_by, claims) == ("claimed", holder, 1)
+
+    # The holder writes; the debtor receives exactly that text through Telegram.
+    await winner.get_by_label("Reply").fill("Hello Alice, this is Acme. How can I help?")
+    await winner.get_by_role("button", name="Send to debtor").click()
+    await expect(winner.locator("#composer-status")).to_have_text("Sent to the debtor.")
+    texts = await world.texts(ALICE, 5)
+    assert texts[-1] == "Hello Alice, this is Acme. How can I help?"
+    await expect(winner.locator(".item.agent").last).to_contain_text("✓ sent")
+
+    # The debtor answers: it shows at once, as text; the bot says only that a person is here.
+    world.sandbox.send_text(BOT, ALICE, "<script>alert(1)</script>")
+    await expect(winner.locator(".item.debtor").last).to_have_text(
+        "<script>alert(1)</script>", timeout=5_000
+    )
+    texts = await world.texts(ALICE, 6)
+    assert "team" in texts[-1]
+    world.sandbox.send_text(BOT, ALICE, "my balance please")
+    await expect(winner.locator(".item.debtor").last).to_have_text("my balance please")
+    await asyncio.sleep(1.5)
+    assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 6  # the bot stayed quiet
+    await console.shoot(winner, "conversation")
+
+    # Hand back: the debtor is told, and the bot answers again.
+    await winner.get_by_role("button", name="Hand back to the bot").click()
+    await expect(winner.get_by_role("status")).to_contain_text("back with the bot")
+    await world.texts(ALICE, 7)
+    await world.say(ALICE, "/balance", expect=8)
+    assert dialogs == []
+
+
+async def test_the_console_refuses_strangers_forged_posts_and_agents_on_admin_pages(
+    console: Console,
+):
+    stranger = await (await console.context()).new_page()
+    await stranger.goto(console.url)
+    assert "/console/login" in stranger.url
+    live = await stranger.request.get(console.url + "live")
+    assert live.status == 401
+
+    ada = await console.signed_in("ada")
+    answer = await ada.goto(console.url + "canned")
+    assert answer is not None and answer.status == 403
+    forged = await ada.request.post(console.url + "tickets/1/claim", form={"x": "1"})
+    assert forged.status == 403
+
+    grace = await console.signed_in("grace")
+    await grace.goto(console.url + "canned")
+    await grace.get_by_label("Title").fill("Payment link")
+    await grace.get_by_label("Text").fill(
+        "Hello {{ first_name }}, you can pay here: {{ payment_link }}"
+    )
+    await grace.get_by_role("button", name="Save").click()
+    await expect(grace.get_by_role("status")).to_have_text("Saved.")
+    await grace.get_by_label("Title").fill("Broken")
+    await grace.get_by_label("Text").fill("Hello {{ first_name")
+    await grace.get_by_role("button", name="Save").click()
+    await expect(grace.get_by_role("alert")).to_contain_text("The text has a mistake")
+    await expect(grace.get_by_label("Text")).to_have_value("Hello {{ first_name")
+
+    await ada.get_by_role("button", name="Sign out").click()
+    await expect(ada.get_by_label("Username")).to_be_visible()
+    await ada.goto(console.url)
+    assert "/console/login" in ada.url
