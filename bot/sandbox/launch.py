@@ -7,6 +7,8 @@ itself stays a plain imitation of Telegram.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -29,10 +31,14 @@ from bot.linking.tokens import issue_links
 from bot.sandbox.botapi import BotApiServer
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "100000:sandbox-token-not-a-secret"
 SANDBOX_BOT = "nudgebot_sandbox_bot"
 SAMPLE_PORTFOLIO = Path(__file__).with_name("sample_portfolio.csv")
 FIRST_USER_ID = 10_001
+# Sample debtors already waiting for an agent when the sandbox starts (by persona index), and
+# what they write once verified; the first persona is left for the newcomer to play.
+WAITING = ((1, "我想找人工客服谈谈还款"), (2, "Can I talk to a person? I lost my job last month."))
 
 
 def remove_sqlite_file(database_url: str) -> None:
@@ -113,9 +119,34 @@ async def sandbox_running(
     )
     try:
         async with running(bot_settings, clock=utcnow) as process:
-            yield server, process, personas
+            waiting = asyncio.create_task(_waiting_debtors(server, personas))
+            try:
+                yield server, process, personas
+            finally:
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
     finally:
         await server.stop()
+
+
+async def _waiting_debtors(server: BotApiServer, personas: list[dict[str, Any]]) -> None:
+    """Some sample debtors open the bot, prove who they are and ask for a person, through the
+    local Telegram as anyone would: their tickets wait in the agent console's queue."""
+
+    async def one(persona: dict[str, Any], text: str) -> None:
+        user = persona["user"]
+        server.send_text(SANDBOX_BOT, user, f"/start {persona['start']}")
+        await server.wait_for_bot_messages(SANDBOX_BOT, user["id"], 1, within=30)
+        server.share_contact(SANDBOX_BOT, user, persona["phone"])
+        await server.wait_for_bot_messages(SANDBOX_BOT, user["id"], 3, within=30)
+        server.send_text(SANDBOX_BOT, user, text)
+        await server.wait_for_bot_messages(SANDBOX_BOT, user["id"], 4, within=30)
+
+    try:
+        await asyncio.gather(*(one(personas[i], text) for i, text in WAITING if i < len(personas)))
+    except (TimeoutError, LookupError):
+        log.warning("the sample conversations for the agent queue did not all start")
 
 
 async def serve_sandbox(settings: Settings, api_port: int) -> None:
