@@ -80,9 +80,10 @@ def clock() -> Clock:
 @pytest.fixture
 async def client(sessions, clock) -> AsyncIterator[TestClient]:
     """A browser-like client (with a cookie jar) of a real server running the console."""
-    await add_staff(sessions, "alice", "agent", name="Alice Agent", now=T0)
+    alice = await add_staff(sessions, "alice", "agent", name="Alice Agent", now=T0)
     await add_staff(sessions, "ada", "admin", name="Ada Admin", now=T0)
     async with TestClient(TestServer(_app(sessions, clock))) as client:
+        client.alice = f"staff:{alice}"
         yield client
 
 
@@ -121,7 +122,7 @@ async def _csrf(client: TestClient) -> str:
 
 async def test_the_right_password_signs_in_and_pages_answer(client):
     assert await _sign_in(client, "alice") == (303, "/console/", "")
-    assert await _get(client, "/console/probe") == (200, "", "GET alice agent staff:1")
+    assert await _get(client, "/console/probe") == (200, "", f"GET alice agent {client.alice}")
 
 
 async def test_wrong_and_unknown_say_the_same_polite_thing(client):
@@ -194,7 +195,7 @@ async def test_a_change_without_the_csrf_token_is_refused(client):
             assert response.status == 403
             assert EXPIRED in await response.text()
     async with client.post("/console/probe", data={"csrf": csrf}) as response:
-        assert (response.status, await response.text()) == (200, "POST alice agent staff:1")
+        assert (response.status, await response.text()) == (200, f"POST alice agent {client.alice}")
     async with client.post("/console/probe", json={}, headers={"X-CSRF-Token": csrf}) as response:
         assert response.status == 200
 
@@ -231,7 +232,15 @@ async def test_without_a_session_pages_go_to_sign_in_and_the_rest_get_401(client
     for headers in ({"Accept": "application/json"}, {**PAGE, "Sec-Fetch-Mode": "cors"}):
         assert (await _get(client, "/console/probe", headers))[0] == 401
     async with client.post("/console/probe", data={"csrf": "x"}) as response:
+        assert (response.status, await response.json()) == (
+            401, {"error": "not signed in", "login": "/console/login"}
+        )  # fmt: skip
+    # A form sent from a page left open too long: a page, still 401, saying what happened.
+    async with client.post("/console/probe", data={"csrf": "x"}, headers=PAGE) as response:
         assert response.status == 401
+        assert "You were signed out, so that was not saved." in await response.text()
+    async with client.post("/console/logout", data={}, allow_redirects=False) as response:
+        assert (response.status, response.headers["Location"]) == (303, "/console/login")
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await client.ws_connect("/console/probe")
     assert refused.value.status == 401

@@ -51,6 +51,7 @@ OPEN_ROUTES = frozenset({"login", "static"})
 WRONG = "Wrong username or password."
 DISABLED = "This account is disabled. Ask an admin if you need it again."
 EXPIRED = "This form has expired; reload the page and try again."
+SIGNED_OUT = "You were signed out, so that was not saved. Sign in again and send it once more."
 
 
 def signed(request: web.Request) -> Signed:
@@ -79,7 +80,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     if route == "login":
         request[LOGIN_CSRF] = _login_token(request)
     elif staff is None:
-        return _unauthenticated(request)
+        return await _unauthenticated(request)
     if request.method not in SAFE_METHODS:
         # The login form double-submits its own token; everything else, the session's.
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "") if route == "login" else staff.csrf
@@ -97,7 +98,7 @@ def require_role(role: str) -> Callable[[Handler], Handler]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             staff = request.get(STAFF)
             if staff is None:
-                return _unauthenticated(request)
+                return await _unauthenticated(request)
             if staff.role not in (role, Role.ADMIN):
                 return await error_page(
                     request, 403, "Not for your role", f"This page is for {role}s only."
@@ -235,17 +236,21 @@ async def _csrf_matches(request: web.Request, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _unauthenticated(request: web.Request) -> web.StreamResponse:
-    """A page goes to the sign-in form and comes back after; anything else is refused."""
-    if _is_page(request):
-        raise web.HTTPFound(str(URL(LOGIN_PATH).with_query(next=request.rel_url.path_qs)))
+async def _unauthenticated(request: web.Request) -> web.StreamResponse:
+    """A page goes to the sign-in form and comes back after; a form sent from a page gets a
+    page saying so; anything else (a script, a WebSocket) a bare 401."""
+    if request.match_info.route.name == "logout":
+        raise web.HTTPSeeOther(LOGIN_PATH)
+    if _browser(request):
+        if request.method in SAFE_METHODS:
+            raise web.HTTPFound(str(URL(LOGIN_PATH).with_query(next=request.rel_url.path_qs)))
+        return await error_page(request, 401, "Signed out", SIGNED_OUT)
     return web.json_response({"error": "not signed in", "login": LOGIN_PATH}, status=401)
 
 
-def _is_page(request: web.Request) -> bool:
-    """Whether a browser is navigating to a page (not a script's fetch, not a WebSocket)."""
-    if request.method not in SAFE_METHODS:
-        return False
+def _browser(request: web.Request) -> bool:
+    """Whether a browser is navigating (to a page, or sending a form), not a script's fetch
+    and not a WebSocket."""
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return False
     if request.headers.get("X-Requested-With"):
