@@ -195,7 +195,8 @@ async def test_a_change_without_the_csrf_token_is_refused(client):
             assert response.status == 403
             assert EXPIRED in await response.text()
     async with client.post("/console/probe", data={"csrf": csrf}) as response:
-        assert (response.status, await response.text()) == (200, f"POST alice agent {client.alice}")
+        answered = (response.status, await response.text())
+    assert answered == (200, f"POST alice agent {client.alice}")
     async with client.post("/console/probe", json={}, headers={"X-CSRF-Token": csrf}) as response:
         assert response.status == 200
 
