@@ -76,7 +76,10 @@ async def running(
         # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
         # A webhook update is answered once handled: a handler must run to its end even if
         # Telegram hangs up, and a graceful stop waits for the handlers in flight.
-        web_app = make_web_app(settings, sessions, clock=clock)
+        web_app = make_web_app(
+            settings, sessions, clock=clock,
+            senders={"telegram": telegram.bot_data["services"].sender},
+        )  # fmt: skip
         if webhook:
             add_webhook_route(web_app, settings, telegram)
         runner = web.AppRunner(

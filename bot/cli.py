@@ -14,7 +14,7 @@ from pathlib import Path
 from telegram.ext import ExtBot
 from tqdm import tqdm
 
-from bot import cli_tickets
+from bot import cli_staff, cli_tickets
 from bot.accounts.csvfile import CsvFileError
 from bot.accounts.importer import ImportReport, import_accounts
 from bot.app import PortInUse, serve
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bot-username", help="skip asking the Bot API (getMe) for the bot's username"
     )
     cli_tickets.add_parser(commands)
+    cli_staff.add_parser(commands)
     return parser
 
 
@@ -130,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export_links(args, settings))
         if args.command == "tickets":
             return asyncio.run(cli_tickets.run(args, settings))
+        if args.command == "staff":
+            return asyncio.run(cli_staff.run(args, settings))
         path: Path = args.file
         if not path.is_file():
             print(f"nudgebot: {path}: no such file", file=sys.stderr)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     payment_url_template: str = "https://pay.example/{account_ref}"
     api_key: SecretStr | None = None
     link_token_ttl_days: int = Field(default=30, ge=1)
+    # Behind a TLS-terminating proxy the request looks like plain http: say so here.
+    console_secure_cookies: bool = False
 
     @field_validator("database_url")
     @classmethod

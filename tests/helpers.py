@@ -94,3 +94,23 @@ async def written_times(session) -> dict[tuple[str, str], set[datetime]]:
                 if instants := set(values.scalars()):
                     found[(table.name, column.name)] = instants
     return found
+
+
+async def add_staff(
+    sessions,
+    username: str,
+    role: str,
+    password: str = "correct horse battery",
+    name: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Add a console agent or admin the way ``nudgebot staff add`` does (argon2id hash, audited),
+    committed; their id."""
+    from bot.db.base import utcnow
+    from bot.staff.accounts import create_staff
+
+    async with sessions.begin() as s:
+        staff = await create_staff(
+            s, username, password, role, now=now or utcnow(), actor="test", display_name=name
+        )
+        return staff.id
