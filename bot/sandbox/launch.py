@@ -26,10 +26,12 @@ from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, is_sqlite, session_factory
 from bot.db.models import Debtor, DebtorPhone
+from bot.handoff import canned
 from bot.i18n import supported_locale
 from bot.linking.tokens import issue_links
 from bot.sandbox.botapi import BotApiServer
 from bot.settings import Settings
+from bot.staff.accounts import create_staff
 
 log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "100000:sandbox-token-not-a-secret"
@@ -38,6 +40,25 @@ SAMPLE_PORTFOLIO = Path(__file__).with_name("sample_portfolio.csv")
 FIRST_USER_ID = 10_001
 # Sample debtors already waiting for an agent when the sandbox starts (by persona index), and
 # what they write once verified; the first persona is left for the newcomer to play.
+# The console's demo staff: (username, password, role, name). Only for the offline sandbox.
+DEMO_STAFF = (
+    ("agent", "agent-sandbox", "agent", "Demo Agent"),
+    ("admin", "admin-sandbox", "admin", "Demo Admin"),
+)
+# Canned replies agents can try: (locale, title, body).
+DEMO_CANNED = (
+    (
+        "en",
+        "Payment link",
+        "Hello {{ first_name }}, you can pay the {{ owed }} here: {{ payment_link }}",
+    ),
+    (
+        "en",
+        "Call back",
+        "Thank you, {{ first_name }}. We will look into this and write to you again today.",
+    ),
+    ("zh_CN", "付款链接", "{{ full_name }}您好，您可以在这里支付 {{ owed }}：{{ payment_link }}"),
+)
 WAITING = ((1, "我想找人工客服谈谈还款"), (2, "Can I talk to a person? I lost my job last month."))
 
 
@@ -58,6 +79,14 @@ async def prepare(database_url: str) -> list[dict[str, Any]]:
         report = await import_accounts(sessions, SAMPLE_PORTFOLIO, region="US", clock=utcnow)
         assert not report.errors, report.errors
         async with sessions.begin() as s:
+            for username, password, role, name in DEMO_STAFF:
+                staff = await create_staff(
+                    s, username, password, role, now=utcnow(), actor="sandbox", display_name=name
+                )
+            for locale, title, body in DEMO_CANNED:
+                await canned.save(
+                    s, title=title, locale=locale, body=body, staff_id=staff.id, now=utcnow()
+                )
             issued, _ = await issue_links(s, now=utcnow(), ttl=timedelta(days=30), rotate=True)
             tokens = {link.debtor_ref: link.token for link in issued}
             debtors = (await s.execute(select(Debtor).order_by(Debtor.id))).scalars().all()
@@ -159,9 +188,15 @@ async def serve_sandbox(settings: Settings, api_port: int) -> None:
         print(
             f"nudgebot sandbox is running with {len(personas)} sample debtors.\n"
             f"  Chat with the bot as a debtor: {server.base_url}/sandbox/chat\n"
+            f"  Answer as an agent:            {process.web_url}/console/\n"
+            f"      {_credentials()}\n"
             f"  Local Bot API (Telegram):      {server.base_url}/bot<token>/<method>\n"
             f"  nudgebot web server:           {process.web_url}\n"
             "Ctrl+C stops.",
             flush=True,
         )
         await stop.wait()
+
+
+def _credentials() -> str:
+    return "; ".join(f"{role}: {user} / {password}" for user, password, role, _ in DEMO_STAFF)

@@ -12,7 +12,7 @@ from bot.db.models import CannedReply, Debtor, HandoffTicket
 from bot.handoff import canned
 from bot.i18n import SUPPORTED_LOCALES
 from bot.web.console import console_of
-from bot.web.console.auth import require_role, staff_actor
+from bot.web.console.auth import require_role, signed, staff_actor
 
 
 def _editor(
@@ -48,7 +48,7 @@ async def editor(request: web.Request) -> web.Response:
 @require_role("admin")
 async def save(request: web.Request) -> web.Response:
     """Add or change a canned reply; a mistake in its text is shown, nothing is lost."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     form = await request.post()
     fields = {k: str(form.get(k, "")) for k in ("title", "locale", "body", "id")}
     reply_id = int(fields["id"]) if fields["id"].isdigit() else None
@@ -73,7 +73,7 @@ async def save(request: web.Request) -> web.Response:
 @require_role("admin")
 async def remove(request: web.Request) -> web.Response:
     """Delete a canned reply."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     reply_id = int(request.match_info["reply_id"])
     async with console.sessions.begin() as s:
         await canned.delete(s, reply_id)

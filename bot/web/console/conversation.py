@@ -21,8 +21,9 @@ from bot.handoff.history import dossier, timeline
 from bot.handoff.tickets import TicketError
 from bot.policy.window import zone_clock
 from bot.services import agent
+from bot.staff.sessions import Signed
 from bot.web.console import console_of
-from bot.web.console.auth import Signed, require_role
+from bot.web.console.auth import require_role, signed
 
 MAX_REPLY = 4096
 MAX_NOTE = 4000
@@ -46,7 +47,7 @@ def holds(ticket: HandoffTicket, staff: Signed) -> bool:
 
 async def _context(request: web.Request, s: AsyncSession, ticket_id: int) -> dict[str, object]:
     """Everything the page's fragments show, read in one session."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     now = console.clock()
     ticket = await _ticket(s, ticket_id)
     debtor = await s.get(Debtor, ticket.debtor_id)
@@ -79,7 +80,7 @@ async def _context(request: web.Request, s: AsyncSession, ticket_id: int) -> dic
 @aiohttp_jinja2.template("conversation.html")
 async def page(request: web.Request) -> dict[str, object]:
     """The conversation of a ticket; its holder's view marks the debtor's messages read."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     ticket_id = _id(request)
     async with console.sessions.begin() as s:
         context = await _context(request, s, ticket_id)
@@ -98,7 +99,7 @@ async def _seen(s: AsyncSession, ticket_id: int, staff: Signed, items: list) -> 
 @aiohttp_jinja2.template("conversation_items.html")
 async def items(request: web.Request) -> dict[str, object]:
     """Some lines of the history (``?log=1,2&note=3``), or all of it, for the live page."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     ticket_id = _id(request)
     log_ids, note_ids = _ids(request.query.get("log")), _ids(request.query.get("note"))
     async with console.sessions.begin() as s:
@@ -143,7 +144,7 @@ def _answer(request: web.Request, ok: bool, message: str, status: int = 200) -> 
 
 async def reply(request: web.Request) -> web.Response:
     """Send the agent's text to the debtor through the bot, if the rules allow it now."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     text = str((await request.post()).get("text", ""))
     result = await agent.send_reply(
         console.sessions, console.senders, ticket_id=_id(request), staff_id=staff.id, text=text,
@@ -156,7 +157,7 @@ async def reply(request: web.Request) -> web.Response:
 
 async def note(request: web.Request) -> web.Response:
     """Add a private note (never sent)."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     text = str((await request.post()).get("text", "")).strip()
     if not text:
         return _answer(request, False, "A note needs some text.", status=400)
@@ -170,7 +171,7 @@ async def note(request: web.Request) -> web.Response:
 
 async def renew(request: web.Request) -> web.Response:
     """The holder is working on the ticket (typing): keep the claim."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     async with console.sessions.begin() as s:
         kept = await claims.renew(s, _id(request), staff.id, console.clock(), console.policy)
     return web.json_response({"ok": kept})
@@ -178,7 +179,7 @@ async def renew(request: web.Request) -> web.Response:
 
 async def release(request: web.Request) -> web.Response:
     """The holder puts the ticket back in the queue."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     async with console.sessions.begin() as s:
         await claims.release(s, _id(request), staff.id, console.clock())
     raise web.HTTPSeeOther("/console/?notice=released")
@@ -186,7 +187,7 @@ async def release(request: web.Request) -> web.Response:
 
 async def resolve(request: web.Request) -> web.Response:
     """Close the ticket with an outcome and a note; the bot takes the chat back."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     form = await request.post()
     outcome, text = str(form.get("outcome", "")), str(form.get("note", "")).strip()
     if outcome not in claims.OUTCOMES:
@@ -201,7 +202,7 @@ async def resolve(request: web.Request) -> web.Response:
 
 async def hand_back(request: web.Request) -> web.Response:
     """Give the conversation back to the bot; the debtor is told politely."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     try:
         await agent.hand_back(
             console.sessions, console.senders, ticket_id=_id(request), staff_id=staff.id,
@@ -215,7 +216,7 @@ async def hand_back(request: web.Request) -> web.Response:
 @require_role("admin")
 async def reassign(request: web.Request) -> web.Response:
     """An admin gives the ticket to another agent."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     to = str((await request.post()).get("to", ""))
     if not to.isdigit():
         return _answer(request, False, "Choose who takes it.", status=400)

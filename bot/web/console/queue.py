@@ -10,6 +10,7 @@ from bot.handoff import claims
 from bot.handoff.queue import FILTERS, queue
 from bot.handoff.tickets import REASONS, TicketError
 from bot.web.console import console_of
+from bot.web.console.auth import signed
 from bot.web.console.live import socket
 
 # What a redirect back to the queue may say; codes only, so no text comes from a URL.
@@ -29,7 +30,7 @@ def _filters(request: web.Request) -> tuple[str, str | None]:
 
 
 async def _rows(request: web.Request) -> dict[str, object]:
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     show, reason = _filters(request)
     async with console.sessions() as s:
         page = await queue(
@@ -62,7 +63,7 @@ async def queue_rows(request: web.Request) -> dict[str, object]:
 
 async def claim(request: web.Request) -> web.Response:
     """Take a ticket; of two agents at once one wins, the other is told who did."""
-    console, staff = console_of(request), request["staff"]
+    console, staff = console_of(request), signed(request)
     ticket_id = int(request.match_info["ticket_id"])
     try:
         async with console.sessions.begin() as s:
