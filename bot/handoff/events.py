@@ -48,13 +48,15 @@ KINDS = frozenset(
 def publish(
     s: AsyncSession,
     kind: str,
+    /,
     *,
     now: datetime,
     ticket_id: int | None = None,
     debtor_id: int | None = None,
     **data: object,
 ) -> None:
-    """Add an event to the caller's transaction: it is seen if, and when, that commits."""
+    """Add an event to the caller's transaction: it is seen if, and when, that commits.
+    (``kind`` is positional only, so the data of a ``message`` may have a ``kind`` too.)"""
     if kind not in KINDS:
         raise ValueError(f"unknown console event {kind!r}")
     s.add(

@@ -52,7 +52,7 @@ def promise_problem(
     if amount_minor > account.amount_due_minor:
         return "The amount is more than is owed on this account."
     if amount_minor < minimum_promise(policy, account):
-        return f"A promise must be for at least {policy.promises.min_percent}% of what is owed."
+        return f"A promise must be for at least {policy.promises.min_percent:g}% of what is owed."
     return None
 
 
