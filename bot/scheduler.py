@@ -1,4 +1,5 @@
-"""The APScheduler adapter: runs the scheduled cycle on an interval, never overlapping."""
+"""The APScheduler adapter: runs the scheduled cycle on an interval, and looks after the agent
+queue (expired claims, waiting debtors) on another, neither ever overlapping itself."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.policy import Policy
 from bot.reminders.dispatcher import Dispatcher
 from bot.services.cycle import run_cycle
+from bot.services.waiting import look_after_queue
 
 log = logging.getLogger(__name__)
+# How often expired claims go back to the queue and waiting debtors are told when to expect
+# an answer; its own job, so a long dispatch never holds it back.
+QUEUE_EVERY_SECONDS = 15
 
 
 class Ticker:
-    """Runs dispatch every few seconds and planning every few minutes, never overlapping."""
+    """Runs dispatch every few seconds and planning every few minutes, never overlapping; and
+    the agent queue's care every few seconds beside them."""
 
     def __init__(
         self,
@@ -36,6 +42,7 @@ class Ticker:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._last_plan: datetime | None = None
         self._running: asyncio.Task[None] | None = None
+        self._queue_running: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Begin ticking (the first tick is right away)."""
@@ -48,13 +55,23 @@ class Ticker:
             coalesce=True,
             id="reminders",
         )
+        self.scheduler.add_job(
+            self._look_after_queue,
+            "interval",
+            seconds=QUEUE_EVERY_SECONDS,
+            next_run_time=datetime.now(UTC),  # real time, as above
+            max_instances=1,
+            coalesce=True,
+            id="agent-queue",
+        )
         self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop ticking and let a cycle in progress finish."""
         self.scheduler.shutdown(wait=False)
-        if self._running is not None:
-            await asyncio.shield(self._running)
+        for task in (self._running, self._queue_running):
+            if task is not None:
+                await asyncio.shield(task)
 
     async def _tick(self) -> None:
         self._running = asyncio.current_task()
@@ -73,3 +90,20 @@ class Ticker:
             log.exception("reminder cycle failed; the next tick tries again")
         finally:
             self._running = None
+
+    async def _look_after_queue(self) -> None:
+        self._queue_running = asyncio.current_task()
+        try:
+            report = await look_after_queue(
+                self.sessions, self.dispatcher.sender, self.policy, self.clock(),
+                creditor=self.dispatcher.creditor,
+            )  # fmt: skip
+            if report.released or report.notified:
+                log.info(
+                    "agent queue: %d claims expired, %d debtors told when to expect an answer",
+                    report.released, report.notified,
+                )  # fmt: skip
+        except Exception:
+            log.exception("looking after the agent queue failed; the next tick tries again")
+        finally:
+            self._queue_running = None

@@ -24,16 +24,16 @@ async def log_inbound(
     message_id: int | None,
     update_id: int,
     at: datetime,
-) -> bool:
-    """Record a message a person sent us; False when this update is on record already (the
-    channel delivered it again), and then nothing is written."""
+) -> int | None:
+    """Record a message a person sent us, and return its row's id; None when this update is
+    on record already (the channel delivered it again), and then nothing is written."""
     row = dict(
         debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.IN, kind=kind,
         text=storable(text), telegram_message_id=message_id, update_id=update_id,
         status=ContactStatus.RECEIVED, created_at=at,
     )  # fmt: skip
     inserted = await session.execute(_inbound_once(session.bind.dialect.name), row)
-    return inserted.first() is not None
+    return inserted.scalar()
 
 
 @cache

@@ -6,9 +6,11 @@ A channel adapter turns what its platform delivered into an :class:`Inbound` and
 1. records it in the contact log under the channel's own id for that delivery, so a delivery
    the channel repeats (a lost acknowledgement, a second process) is answered once;
 2. honours an opt-out ("STOP", ``/stop``, 退订 …) before anything else, whoever owns the chat;
-3. lets the owner of the conversation answer: the bot's dialogues today (verification first,
-   then the flows), a person once one has taken the chat over;
-4. stores the replies as pending contact-log rows.
+3. lets the owner of the conversation answer: the bot's dialogues (verification first, then
+   the flows), or, once an agent has claimed the debtor's ticket, nobody: the relay
+   (bot/conversation/relay.py) keeps the bot silent and the agent answers from the console;
+4. stores the replies as pending contact-log rows, with a console event for each row of a
+   debtor whose ticket is not resolved.
 
 Once it commits, the replies are sent in order (bot/conversation/replies.py covers a process
 that stops first). A failure on our side gets an apology in the person's language, and what
@@ -32,7 +34,7 @@ from bot import labels
 from bot.channel import Chat, OutMessage, ReplyKeyboard, Sender
 from bot.compliance.optout import is_stop_request, opt_out
 from bot.compliance.records import audit, log_inbound
-from bot.conversation import replies
+from bot.conversation import relay, replies
 from bot.db.engine import retrying
 from bot.db.models import ChannelLink, Debtor
 from bot.dialogues.engine import Input, Outcome, template_message
@@ -64,7 +66,7 @@ class Inbound:
 
 
 class Owner(Protocol):
-    """Whoever answers a chat: the bot's dialogues (and, later, the agent relay)."""
+    """The bot's answers to a chat (the relay silences them while an agent owns it)."""
 
     async def link_of(self, s: AsyncSession, chat: Chat) -> ChannelLink | None:
         """The chat's link to a debtor, with the debtor loaded."""
@@ -83,6 +85,8 @@ class Answer:
 
     debtor_id: int | None
     replies: list[replies.Pending]
+    # Consoles watch this chat (its debtor has a ticket): they hear of each delivery too.
+    watched: bool = False
 
 
 class Conversations:
@@ -121,7 +125,7 @@ class Conversations:
             if answer is not None:
                 await replies.deliver(
                     self.senders[chat.channel], self.sessions, chat.chat_id, answer.debtor_id,
-                    answer.replies,
+                    answer.replies, watched=answer.watched,
                 )  # fmt: skip
 
     async def _turn(self, inbound: Inbound) -> Answer | None:
@@ -134,13 +138,25 @@ class Conversations:
         async def work(s: AsyncSession) -> Answer | None:
             now = self.clock()
             link = await self.bot.link_of(s, chat)
-            if inbound.heard is not None and not await self._record(s, inbound, link, now):
-                log.info(
-                    "update %s delivered again; it was handled once already", inbound.delivery_id
-                )
-                return None
+            log_id = None
+            if inbound.heard is not None:
+                log_id = await self._record(s, inbound, link, now)
+                if log_id is None:
+                    log.info(
+                        "update %s delivered again; it was handled once already",
+                        inbound.delivery_id,
+                    )
+                    return None
+            ticket = await relay.ticket_of(s, link)
+            if ticket is not None and log_id is not None:
+                relay.heard(s, ticket, log_id, inbound.heard.kind, now)
             if _is_stop(inp):
+                # Honoured whoever owns the chat; the agent sees it in the conversation.
                 outcome = await self._opt_out(s, chat, link, now, via=_stop_via(inp))
+                if ticket is not None:
+                    relay.changed(s, ticket, now)
+            elif ticket is not None and ticket.held:
+                outcome = await relay.while_held(s, ticket, link.debtor, inp, now, self.creditor)
             else:
                 outcome = await self.bot.answer(s, chat, link, _readable(inp), now)
             if outcome is None:
@@ -150,25 +166,27 @@ class Conversations:
                 messages=outcome.messages, locale=await _keyboard_locale(s, outcome, chat),
                 at=now,
             )  # fmt: skip
-            return Answer(outcome.debtor_id, stored)
+            if ticket is not None:
+                relay.said(s, ticket, stored, now)
+            return Answer(outcome.debtor_id, stored, watched=ticket is not None)
 
         return await retrying(self.sessions, work, also=(IntegrityError,))
 
     async def _record(
         self, s: AsyncSession, inbound: Inbound, link: ChannelLink | None, now: datetime
-    ) -> bool:
-        """Log what was heard (False if it was already); a person writing again makes an
-        unreachable chat reachable."""
+    ) -> int | None:
+        """Log what was heard: its row, or None if it was on record already; a person writing
+        again makes an unreachable chat reachable."""
         chat, heard = inbound.chat, inbound.heard
-        new = await log_inbound(
+        log_id = await log_inbound(
             s, channel=chat.channel, chat_id=chat.chat_id,
             debtor_id=link.debtor_id if link else None, kind=heard.kind, text=heard.text,
             message_id=heard.message_id, update_id=inbound.delivery_id, at=now,
         )  # fmt: skip
-        if new and link is not None and link.unreachable_at is not None:
+        if log_id is not None and link is not None and link.unreachable_at is not None:
             link.unreachable_at, link.unreachable_reason = None, None
             audit(s, link.debtor_id, "chat_reachable_again", actor="debtor", at=now)
-        return new
+        return log_id
 
     async def _opt_out(
         self, s: AsyncSession, chat: Chat, link: ChannelLink | None, now: datetime, via: str

@@ -11,6 +11,12 @@ than ``STALE`` is taken over (one process wins each row) and sent, in order per 
 pending for longer than ``EXPIRE`` is marked failed instead, since an answer that late would
 confuse more than help. A reply whose process is alive but was held back longer than
 ``STALE`` (Telegram asked the bot to wait that long) can thus go out twice; none is lost.
+
+Agents' replies (kind ``agent``, bot/services/agent.py) are stored and sent the same way, and
+so are the bot's own notices about a ticket. Consoles watch the replies of a chat whose debtor
+has a ticket, and every agent's reply: when such a reply becomes ``sent`` or ``failed``, a
+``delivery`` console event is written in the same transaction (:func:`announce`, which the
+sender's recorder runs).
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ from bot.channel import (
     SendError,
 )
 from bot.compliance.records import outbound_row, pending
-from bot.db.models import ContactLog, ContactStatus, Direction
+from bot.conversation.watched import AGENT, announce, standing, watching
+from bot.db.models import (
+    ContactLog,
+    ContactStatus,
+    Direction,
+    TicketStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +98,10 @@ async def queue(
     messages: Sequence[OutMessage],
     locale: str | None,
     at: datetime,
+    staff_id: int | None = None,
 ) -> list[Pending]:
-    """Store a turn's replies as pending, in the turn's transaction."""
+    """Store a turn's replies as pending, in the turn's transaction (``staff_id``: the agent
+    who wrote them)."""
     if not messages:
         return []
     rows = [
@@ -101,6 +115,9 @@ async def queue(
         )
         for m in messages
     ]
+    if staff_id is not None:
+        for row in rows:
+            row["staff_id"] = staff_id
     table = ContactLog.__table__
     if len(rows) == 1:
         # Most turns answer with one message: a plain INSERT, cheaper than a batch.
@@ -118,28 +135,42 @@ async def deliver(
     chat_id: int,
     debtor_id: int | None,
     replies: Sequence[Pending],
+    *,
+    watched: bool = False,
+) -> ChannelUnreachable | None:
+    """Send one chat's stored replies in order (``watched``: consoles hear of each delivery).
+    A chat that blocked the bot ends it quietly, returning why; any other failure marks the
+    rest failed and is raised."""
+    with watching(watched):
+        for n, (log_id, message, locale) in enumerate(replies):
+            try:
+                await sender.send(
+                    chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id
+                )
+            except SendError as exc:
+                rest = [later for later, _, _ in replies[n + 1 :]]
+                if rest:
+                    await _fail(sessions, rest, "not sent: an earlier reply failed", watched)
+                if isinstance(exc, ChannelUnreachable):
+                    return exc
+                raise
+    return None
+
+
+async def _fail(
+    sessions: async_sessionmaker[AsyncSession], ids: list[int], why: str, watched: bool
 ) -> None:
-    """Send one chat's stored replies in order. A chat that blocked the bot ends it quietly;
-    any other failure marks the rest failed and is raised."""
-    for n, (log_id, message, locale) in enumerate(replies):
-        try:
-            await sender.send(chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id)
-        except SendError as exc:
-            rest = [later for later, _, _ in replies[n + 1 :]]
-            if rest:
-                await _fail(sessions, rest, "not sent: an earlier reply failed")
-            if isinstance(exc, ChannelUnreachable):
-                return
-            raise
-
-
-async def _fail(sessions: async_sessionmaker[AsyncSession], ids: list[int], why: str) -> None:
     async with sessions.begin() as s:
-        await s.execute(
+        failed = await s.execute(
             update(ContactLog)
             .where(ContactLog.id.in_(ids))
             .values(status=ContactStatus.FAILED, error=why)
+            .returning(ContactLog.id, ContactLog.kind)
         )
+        said = [(log_id, {"status": ContactStatus.FAILED, "error": why})
+                for log_id, kind in failed.all() if watched or kind == AGENT]  # fmt: skip
+        if said:
+            await announce(s, [], said, now=None)
 
 
 class ReplySweeper:
@@ -187,11 +218,13 @@ class ReplySweeper:
             [ContactStatus.PENDING, ContactStatus.RESENDING]
         )
         async with self.sessions.begin() as s:
-            await s.execute(
+            expired = await s.execute(
                 update(ContactLog)
                 .where(waiting, ContactLog.created_at < now - EXPIRE)
-                .values(status=ContactStatus.FAILED, error="not sent: the bot stopped first")
+                .values(status=ContactStatus.FAILED, error=LATE)
+                .returning(ContactLog.id, ContactLog.debtor_id, ContactLog.kind)
             )
+            expired_rows = expired.all()
             stale = (
                 (
                     await s.execute(
@@ -208,17 +241,32 @@ class ReplySweeper:
                 .scalars()
                 .all()
             )
+            debtors = {r.debtor_id for r in stale} | {d for _, d, _ in expired_rows}
+            tickets, stopped = await standing(s, debtors - {None})
+            await _announce_failed(
+                s, [(i, k) for i, d, k in expired_rows if k == AGENT or d in tickets], LATE, now
+            )
             taken: list[ContactLog] = []
+            dropped: list[tuple[int, str]] = []
             for row in stale:
+                why = _not_now(row, tickets, stopped)
                 # Another process sweeping at once waits for this one's commit, then finds
                 # the row taken.
                 took = await s.execute(
                     update(ContactLog)
                     .where(ContactLog.id == row.id, ContactLog.status == ContactStatus.PENDING)
-                    .values(status=ContactStatus.RESENDING)
+                    .values(
+                        status=ContactStatus.FAILED if why else ContactStatus.RESENDING,
+                        error=why,
+                    )
                 )
                 if took.rowcount == 1:
-                    taken.append(row)
+                    if why:
+                        dropped.append((row.id, why))
+                    else:
+                        taken.append(row)
+            for log_id, why in dropped:
+                await _announce_failed(s, [(log_id, AGENT)], why, now)
         chats: defaultdict[tuple[int, int | None], list[Pending]] = defaultdict(list)
         for row in taken:
             chats[(row.chat_id, row.debtor_id)].append((row.id, *message_of(row)))
@@ -226,7 +274,14 @@ class ReplySweeper:
             log.warning("sending %d replies a stopped process left unsent", len(taken))
         results = await asyncio.gather(
             *(
-                deliver(self.sender, self.sessions, chat_id, debtor_id, replies)
+                deliver(
+                    self.sender,
+                    self.sessions,
+                    chat_id,
+                    debtor_id,
+                    replies,
+                    watched=debtor_id in tickets,
+                )
                 for (chat_id, debtor_id), replies in chats.items()
             ),
             return_exceptions=True,
@@ -235,3 +290,24 @@ class ReplySweeper:
             if isinstance(result, BaseException):
                 log.warning("a pending reply could not be sent: %s", type(result).__name__)
         return len(taken)
+
+
+LATE = "not sent: the bot stopped first"
+HELD = "not sent: a person has taken the conversation over"
+STOPPED = "not sent: the debtor may no longer be contacted"
+
+
+def _not_now(row: ContactLog, tickets: dict[int, str], stopped: set[int]) -> str | None:
+    """Why a reply left pending must not go out any more, as things stand now."""
+    if row.kind == AGENT:
+        return STOPPED if row.debtor_id in stopped else None
+    # The bot's answer from before a claim would talk over the agent.
+    return HELD if tickets.get(row.debtor_id) == TicketStatus.CLAIMED else None
+
+
+async def _announce_failed(
+    s: AsyncSession, rows: list[tuple[int, str]], why: str, now: datetime
+) -> None:
+    failed = {"status": ContactStatus.FAILED, "error": why}
+    if rows:
+        await announce(s, [], [(log_id, failed) for log_id, _ in rows], now=now)

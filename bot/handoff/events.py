@@ -8,11 +8,17 @@ console connected to any other.
 
 Kinds and their data (all JSON, nothing a console could not show the agent anyway):
 
-- ``ticket_opened`` / ``ticket_changed``: ``{}`` (the queue refetches the row)
+- ``ticket_opened`` / ``ticket_changed``: ``{}`` (the queue refetches the row). The planner
+  opens final-stage tickets in bulk and publishes one ``ticket_opened`` per pass, with no
+  ticket or debtor and ``{"count"}``; ``ticket_changed`` follows a reason joining a ticket, an
+  agent's action on the debtor's behalf, and an opt-out during a ticket.
 - ``ticket_claimed``: ``{"staff_id", "staff_name"}``; ``ticket_released``: ``{"why"}``
   ("expired", "reassigned", "released"); ``ticket_resolved``: ``{"outcome"}``
-- ``message``: ``{"log_id", "direction", "kind"}`` for a contact-log row of the debtor
-- ``delivery``: ``{"log_id", "status", "error"}`` when a stored reply was sent or failed
+- ``message``: ``{"log_id", "direction", "kind"}`` for a contact-log row of a debtor with a
+  ticket not resolved: what they wrote, what the bot or an agent answered, reminders
+- ``delivery``: ``{"log_id", "status", "error"}`` when a stored reply a console watches (an
+  agent's, or the bot's to a debtor with a ticket) was sent or failed; ``error`` is what the
+  channel said ("forbidden: Forbidden: bot was blocked by the user"), None once sent
 - ``note``: ``{"note_id"}``
 """
 
@@ -42,13 +48,15 @@ KINDS = frozenset(
 def publish(
     s: AsyncSession,
     kind: str,
+    /,
     *,
     now: datetime,
     ticket_id: int | None = None,
     debtor_id: int | None = None,
     **data: object,
 ) -> None:
-    """Add an event to the caller's transaction: it is seen if, and when, that commits."""
+    """Add an event to the caller's transaction: it is seen if, and when, that commits.
+    (``kind`` is positional only, so the data of a ``message`` may have a ``kind`` too.)"""
     if kind not in KINDS:
         raise ValueError(f"unknown console event {kind!r}")
     s.add(

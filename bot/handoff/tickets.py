@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
 from bot.db.models import Account, Debtor, HandoffTicket, TicketStatus
+from bot.handoff.events import publish
 
 REASONS = (
     "dispute",
@@ -63,6 +64,7 @@ async def open_ticket(
         ticket = await _open_ticket_of(session, debtor_id)
         if ticket is not None:
             _join(session, ticket, reason, now=now, actor=actor, account_id=account_id, line=line)
+            publish(session, "ticket_changed", now=now, ticket_id=ticket.id, debtor_id=debtor_id)
             return ticket, False
         ticket = HandoffTicket(
             debtor_id=debtor_id, account_id=account_id, status=TicketStatus.OPEN,
@@ -81,6 +83,7 @@ async def open_ticket(
             session, debtor_id, "ticket_opened", actor=actor, at=now,
             detail=f"ticket {ticket.id}: {reason}",
         )  # fmt: skip
+        publish(session, "ticket_opened", now=now, ticket_id=ticket.id, debtor_id=debtor_id)
         return ticket, True
     raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -110,9 +113,16 @@ async def list_tickets(session: AsyncSession, status: str | None = None) -> list
 
 
 async def resolve_ticket(
-    session: AsyncSession, ticket_id: int, *, now: datetime, actor: str, resolution: str
+    session: AsyncSession,
+    ticket_id: int,
+    *,
+    now: datetime,
+    actor: str,
+    resolution: str,
+    outcome: str | None = None,
 ) -> HandoffTicket:
-    """Close a ticket with what was done; the debtor may then get a new one."""
+    """Close a ticket with what was done (and, from the console, an outcome); the debtor may
+    then get a new one, and the bot answers them again."""
     ticket = await session.scalar(
         select(HandoffTicket)
         .where(HandoffTicket.id == ticket_id)
@@ -126,10 +136,17 @@ async def resolve_ticket(
     ticket.status = TicketStatus.RESOLVED
     ticket.resolved_at = now
     ticket.resolution = resolution
+    ticket.outcome = outcome
+    # Who held it stays on record; the lease ends with the ticket.
+    ticket.lease_until = None
     ticket.updated_at = now
     audit(
         session, ticket.debtor_id, "ticket_resolved", actor=actor, at=now,
-        detail=f"ticket {ticket.id}",
+        detail=f"ticket {ticket.id}" + (f": {outcome}" if outcome else ""),
+    )  # fmt: skip
+    publish(
+        session, "ticket_resolved", now=now, ticket_id=ticket.id, debtor_id=ticket.debtor_id,
+        outcome=outcome,
     )  # fmt: skip
     await session.flush()
     return ticket

@@ -7,6 +7,7 @@ audit trail, in the caller's transaction.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,35 @@ from bot.handoff.tickets import open_ticket
 from bot.policy import Policy
 
 Schedule = list[tuple[date, int]]
+
+
+def minimum_promise(policy: Policy, account: Account) -> int:
+    """The smallest amount a promise on ``account`` may be for (the policy's share of it)."""
+    share = Decimal(str(policy.promises.min_percent)) / 100
+    return max(1, min(account.amount_due_minor, int(account.amount_due_minor * share)))
+
+
+def latest_promise_date(policy: Policy, today: date) -> date:
+    """The latest day a promise made on ``today`` may name."""
+    return today + timedelta(days=policy.promises.max_days_ahead)
+
+
+def promise_problem(
+    policy: Policy, account: Account, amount_minor: int, promised_date: date, today: date
+) -> str | None:
+    """Why a promise breaks the chat flow's rules, for the person recording it; None if fine."""
+    if not account.owed:
+        return "Nothing is owed on this account."
+    if promised_date < today:
+        return "The date is in the past (in the debtor's time zone)."
+    last = latest_promise_date(policy, today)
+    if promised_date > last:
+        return f"A promise may be at most {policy.promises.max_days_ahead} days ahead ({last})."
+    if amount_minor > account.amount_due_minor:
+        return "The amount is more than is owed on this account."
+    if amount_minor < minimum_promise(policy, account):
+        return f"A promise must be for at least {policy.promises.min_percent:g}% of what is owed."
+    return None
 
 
 async def make_promise(

@@ -60,6 +60,19 @@ def debtor_blocks(
                 ),
             )
         )
+    else:
+        # Whatever the policy says of open tickets: while a person owns the chat, no reminder
+        # talks over them.
+        found.append(
+            (
+                "ticket_claimed",
+                Debtor.id.in_(
+                    select(HandoffTicket.debtor_id).where(
+                        HandoffTicket.status == TicketStatus.CLAIMED
+                    )
+                ),
+            )
+        )
     if holds.open_promise:
         found.append(
             (

@@ -45,6 +45,7 @@ from bot.db.models import (
     ReminderOutbox,
     TicketStatus,
 )
+from bot.handoff.events import publish
 from bot.policy import Policy
 from bot.policy.window import ZoneClock, zone_clock
 from bot.reminders.holds import debtor_blocks
@@ -243,7 +244,12 @@ async def _open_final_tickets(session: AsyncSession, policy: Policy, now: dateti
         )
         .on_conflict_do_nothing()
     )
-    return (await session.execute(stmt)).rowcount or 0
+    opened = (await session.execute(stmt)).rowcount or 0
+    if opened:
+        # One event for the whole pass, not one per ticket: a console refetches its queue on
+        # any ticket event, and a pass may open thousands.
+        publish(session, "ticket_opened", now=now, count=opened)
+    return opened
 
 
 async def _skipped(session: AsyncSession, policy: Policy) -> Counter[str]:

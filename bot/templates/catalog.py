@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 _ACCOUNTS = [
@@ -98,4 +98,16 @@ MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "dispute_ack": ("A dispute was recorded; reminders stop", _COMMON),
     "complaint_ack": ("A complaint was recorded", _COMMON),
     "deceased_ack": ("A death was reported; nothing about the debt is shown", _COMMON),
+    "team_with_you": ("Once per claim: a person owns the chat now; the bot is silent", _COMMON),
+    "handed_back": ("An agent handed the chat back to the bot; the menu is back", _COMMON),
+    "waiting_for_agent": (
+        "Once per ticket nobody claimed in time, or opened outside business hours: when to"
+        " expect an answer (opens_on / opens_at when the team is away, else minutes)",
+        {
+            **_COMMON,
+            "minutes": 30,
+            "opens_on": date(2026, 12, 7),
+            "opens_at": datetime(2026, 12, 7, 9, 0),
+        },
+    ),
 }

@@ -89,9 +89,11 @@ async def test_remind_at_writes_only_that_instant(post, sessions, database_url, 
             ("repayment_plan", "created_at"): {SETUP},
             ("repayment_plan", "activated_at"): {SETUP},
             # What the run wrote: reminders and messages about the promise and plans, the chat
-            # that blocked the bot, the ticket, the settled promise and plans, the audit trail.
+            # that blocked the bot, the ticket (and its console event), the settled promise and
+            # plans, the audit trail.
             ("audit_event", "created_at"): {AT},
             ("channel_link", "unreachable_at"): {AT},
+            ("console_event", "created_at"): {AT},
             ("contact_log", "created_at"): {AT},
             ("contact_log", "sent_at"): {AT},
             ("handoff_ticket", "opened_at"): {AT},

@@ -38,11 +38,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import TypeHandler
 
-from bot.app import Running, running
+from bot.app import Running, make_dispatcher, running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.db.engine import is_sqlite
-from bot.db.models import ChannelLink, ContactLog, DialogueState, Promise, RepaymentPlan
+from bot.db.models import (
+    ChannelLink,
+    ContactLog,
+    DialogueState,
+    HandoffTicket,
+    Promise,
+    ReminderOutbox,
+    RepaymentPlan,
+    StaffUser,
+)
+from bot.handoff import claims
+from bot.policy import load_policy
 from bot.sandbox import BotApiServer, RateLimits
+from bot.services.cycle import run_cycle
 from bot.settings import Settings
 from tests.telegram.conftest import ALICE, BOT, bot_settings, seed
 
@@ -837,3 +849,54 @@ async def test_a_reply_whose_process_died_after_the_commit_is_sent_by_the_other(
     texts = await duo.press("Promise to pay", expect=n + 3)
     assert texts[-1] == "Which account is your promise for?"
     await check_the_books(duo, skipped=[update_id])
+
+
+async def test_the_bot_stays_silent_in_a_claimed_chat_across_two_processes(duo: Duo):
+    n = await verify(duo)
+    await duo.say("I want to talk to a person", expect=n + 1)
+    await duo.settled()
+    now = datetime.now(UTC)
+    async with duo.sessions.begin() as s:
+        ada = StaffUser(
+            username="ada", display_name="Ada Lovelace", password_hash="x", role="agent",
+            failed_logins=0, created_at=now, updated_at=now,
+        )  # fmt: skip
+        s.add(ada)
+        await s.flush()
+        ticket_id = await s.scalar(select(HandoffTicket.id))
+        assert (await claims.claim(s, ticket_id, ada.id, now, load_policy())).won
+    first = duo.last_update_id() + 1
+
+    # Alice writes, asks for her balance and presses an old button; each process gets some.
+    duo.balancer.route(0, 1, 0, 1, 0)
+    for said in ("hello", "is anyone there?", "/balance", "what do I owe"):
+        duo.sandbox.send_text(BOT, ALICE, said)
+    duo.press_only("What I owe")
+    await duo.settled()
+
+    texts = [m["text"] for m in duo.messages()]
+    assert texts[n + 1 :] == ["A member of our team is with you and will reply here shortly."]
+    assert duo.last_update_id() == first + 4
+    assert {p for u, p in duo.balancer.delivered if u >= first} == {0, 1}
+    await check_the_books(duo)
+
+    # Both processes run the reminders at an hour Alice may be reminded: the claim holds them,
+    # whatever the policy says of open tickets.
+    policy = load_policy()
+    policy = policy.model_copy(
+        update={"holds": policy.holds.model_copy(update={"open_ticket": False})}
+    )
+    at = datetime.combine(now.date(), datetime.min.time(), UTC) + timedelta(hours=19)
+    reports = await asyncio.gather(
+        *(
+            run_cycle(p.sessions, make_dispatcher(duo.settings, p.sessions, p.telegram, policy),
+                      policy, at)
+            for p in duo.processes
+        )
+    )  # fmt: skip
+    assert [r.sent for r in reports] == [0, 0]
+    assert all(r.skipped["ticket_claimed"] == 1 for r in reports)
+    async with duo.sessions() as s:
+        assert (await s.scalars(select(ReminderOutbox))).all() == []
+    assert len(duo.messages()) == n + 2
+    await check_the_books(duo)

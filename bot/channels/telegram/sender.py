@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -28,8 +29,9 @@ from bot.channel import (
     ReplyKeyboard,
     TransientSendError,
 )
-from bot.compliance.recorder import OutboundRecorder
+from bot.compliance.recorder import OutboundRecorder, Written
 from bot.compliance.records import outbound_row, outcome_of
+from bot.conversation.watched import AGENT, announce, announced
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink
 from bot.i18n import translator
@@ -83,7 +85,7 @@ class TelegramSender:
         self.bot = bot
         self.sessions = sessions
         self.clock = clock
-        self.recorder = OutboundRecorder(sessions)
+        self.recorder = OutboundRecorder(sessions, on_write=self._announce)
 
     async def send(
         self,
@@ -96,12 +98,14 @@ class TelegramSender:
     ) -> Delivery:
         """Send one message and log it (in its stored row ``log_id``, if it has one); raise a
         SendError saying whether to retry."""
+        text, parse_mode = message.text, ParseMode.HTML
+        if message.kind == AGENT:
+            # A person's words go as they wrote them, read as nothing but text; the contact log
+            # keeps them escaped into HTML like every message out.
+            text, parse_mode = html.unescape(text), None
         try:
             sent = await self.bot.send_message(
-                chat_id,
-                message.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=to_markup(message, locale),
+                chat_id, text, parse_mode=parse_mode, reply_markup=to_markup(message, locale)
             )
         except Forbidden as exc:
             await self._record(
@@ -122,6 +126,10 @@ class TelegramSender:
             raise TransientSendError(f"{type(exc).__name__}: {exc}") from exc
         log_id = await self._record(chat_id, message, debtor_id, log_id, sent.message_id, None)
         return Delivery(sent.message_id, log_id)
+
+    async def _announce(self, s: AsyncSession, recorded: Written, settled: Written) -> None:
+        """The agent console's events of what was just recorded, in the same transaction."""
+        await announce(s, recorded, settled, now=self.clock())
 
     async def mark_unreachable(self, chat_id: int, reason: str) -> None:
         """Never message this chat again until the person writes to us."""
@@ -146,7 +154,7 @@ class TelegramSender:
         now = self.clock()
         outcome = outcome_of(message_id, error, now)
         if log_id is not None:
-            return await self.recorder.settle(log_id, outcome)
+            return await self.recorder.settle(log_id, outcome, announce=announced(message))
         row = outbound_row(
             channel=CHANNEL,
             chat_id=chat_id,
