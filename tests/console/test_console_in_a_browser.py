@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import func, select
 
-from bot.db.models import AuditEvent, HandoffTicket
+from bot.db.models import AuditEvent, HandoffTicket, Promise
 from tests.console.conftest import Console, ask_for_a_person
 from tests.telegram.conftest import ALICE, BOT
 
@@ -63,13 +63,13 @@ async def test_two_agents_claim_at_once_and_the_winner_talks_to_the_debtor(conso
 
     # The debtor answers: it shows at once, as text; the bot says only that a person is here.
     world.sandbox.send_text(BOT, ALICE, "<script>alert(1)</script>")
-    await expect(winner.locator(".item.debtor").last).to_have_text(
+    await expect(winner.locator(".item.debtor .bubble").last).to_have_text(
         "<script>alert(1)</script>", timeout=5_000
     )
     texts = await world.texts(ALICE, 6)
     assert "team" in texts[-1]
     world.sandbox.send_text(BOT, ALICE, "my balance please")
-    await expect(winner.locator(".item.debtor").last).to_have_text("my balance please")
+    await expect(winner.locator(".item.debtor .bubble").last).to_have_text("my balance please")
     await asyncio.sleep(1.5)
     assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 6  # the bot stayed quiet
     await console.shoot(winner, "conversation")
@@ -111,7 +111,40 @@ async def test_the_console_refuses_strangers_forged_posts_and_agents_on_admin_pa
     await expect(grace.get_by_role("alert")).to_contain_text("The text has a mistake")
     await expect(grace.get_by_label("Text")).to_have_value("Hello {{ first_name")
 
+    # The 403 and 400 answers above were the point; the browser reports them as errors.
+    expected = ("status of 403 (Forbidden)", "status of 400 (Bad Request)")
+    console.problems[:] = [p for p in console.problems if not p.endswith(expected)]
     await ada.get_by_role("button", name="Sign out").click()
     await expect(ada.get_by_label("Username")).to_be_visible()
     await ada.goto(console.url)
     assert "/console/login" in ada.url
+
+
+async def test_an_agent_notes_and_records_a_promise_for_the_debtor(console: Console):
+    world = console.world
+    await ask_for_a_person(world)
+    ada = await console.signed_in("ada")
+    await ada.get_by_role("button", name="Claim").click()
+    await expect(ada.get_by_role("heading", name="Alice Martin")).to_be_visible()
+
+    # A private note shows in the history at once, set apart, and is never sent.
+    await ada.get_by_label("Reply").fill("Said she is paid on the 15th")
+    await ada.get_by_role("button", name="Add private note").click()
+    await expect(ada.locator(".item.note .bubble")).to_have_text("Said she is paid on the 15th")
+    assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 4
+
+    # A promise under the policy's smallest share is refused, saying why; a good one is kept.
+    await ada.get_by_text("Record a promise to pay").click()
+    form = ada.locator("form.act", has=ada.get_by_role("button", name="Record promise"))
+    await form.get_by_label("Amount").fill("5.00")
+    when = await form.get_by_label("By").get_attribute("min")
+    await form.get_by_label("By").fill(when)
+    await form.get_by_role("button", name="Record promise").click()
+    await expect(form.get_by_role("status")).to_contain_text("at least")
+    await form.get_by_label("Amount").fill("500.00")
+    await form.get_by_role("button", name="Record promise").click()
+    await expect(ada.locator("#composer-status")).to_have_text("Promise recorded.")
+    await expect(ada.locator("#file")).to_contain_text("$500.00 by")
+    async with world.sessions() as s:
+        promise = await s.scalar(select(Promise))
+    assert (promise.amount_minor, promise.source) == (50000, f"staff:{console.staff['ada']}")

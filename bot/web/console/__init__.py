@@ -55,7 +55,7 @@ def console_of(request: web.Request) -> Console:
 
 def make_console_app(console: Console) -> web.Application:
     """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
-    from bot.web.console import auth, canned, conversation, queue
+    from bot.web.console import actions, auth, canned, conversation, queue
 
     console.feed = Feed(console.sessions)
     app = web.Application(middlewares=[auth.middleware])
@@ -73,13 +73,16 @@ def make_console_app(console: Console) -> web.Application:
     queue.add_routes(app)
     conversation.add_routes(app)
     canned.add_routes(app)
+    actions.add_routes(app)
     app.on_cleanup.append(_stop_feed)
     return app
 
 
 async def _live_context(request: web.Request) -> dict[str, object]:
     """Where a page's live connection starts: the newest event when it was rendered."""
-    if request.get("staff") is None:
+    from bot.web.console.auth import STAFF
+
+    if request.get(STAFF) is None:
         return {"live_after": 0}
     async with console_of(request).sessions() as s:
         newest = await s.scalar(select(func.coalesce(func.max(ConsoleEvent.id), 0)))

@@ -8,6 +8,7 @@ and shows what the server said.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -15,15 +16,16 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Debtor, HandoffTicket, StaffUser, TicketStatus
+from bot.db.models import Account, Debtor, HandoffTicket, StaffUser, TicketStatus
 from bot.handoff import canned, claims
 from bot.handoff.history import dossier, timeline
 from bot.handoff.tickets import TicketError
+from bot.money import format_money
 from bot.policy.window import zone_clock
 from bot.services import agent
 from bot.staff.sessions import Signed
 from bot.web.console import console_of
-from bot.web.console.auth import require_role, signed
+from bot.web.console.auth import error_page, require_role, signed
 
 MAX_REPLY = 4096
 MAX_NOTE = 4000
@@ -74,6 +76,17 @@ async def _context(request: web.Request, s: AsyncSession, ticket_id: int) -> dic
         "colleagues": colleagues,
         "max_reply": MAX_REPLY,
         "canned": await canned.for_locale(s, debtor.locale),
+        "owed_accounts": [
+            (a.id, a.account_ref, a.currency, format_money(a.amount_due_minor, a.currency, "en"))
+            for a in await s.scalars(
+                select(Account).where(Account.debtor_id == debtor.id).order_by(Account.due_date)
+            )
+            if a.owed
+        ],
+        "today": local.date(),
+        "latest_promise": local.date() + timedelta(days=console.policy.promises.max_days_ahead),
+        "latest_pause": local.date() + timedelta(days=console.policy.hardship.max_pause_days),
+        "plans": console.policy.plans,
     }
 
 
@@ -135,10 +148,14 @@ async def side(request: web.Request) -> dict[str, object]:
         return await _context(request, s, _id(request))
 
 
-def _answer(request: web.Request, ok: bool, message: str, status: int = 200) -> web.Response:
-    """JSON for the page's script; a redirect back for a plain form."""
+async def answer(request: web.Request, ok: bool, message: str) -> web.Response:
+    """What a post to a ticket gets: JSON for the page's script (200 either way: a refusal is
+    an answer, said in ``message``); for a plain form, back to the conversation, or a page
+    saying why not."""
     if request.headers.get("Accept", "").startswith("application/json"):
-        return web.json_response({"ok": ok, "message": message}, status=status)
+        return web.json_response({"ok": ok, "message": message})
+    if not ok:
+        return await error_page(request, 409, "Not done", message)
     raise web.HTTPSeeOther(f"/console/tickets/{_id(request)}")
 
 
@@ -151,8 +168,10 @@ async def reply(request: web.Request) -> web.Response:
         now=console.clock(), policy=console.policy, creditor=console.settings.creditor_name,
     )  # fmt: skip
     if result.refusal is not None:
-        return _answer(request, False, result.refusal, status=409)
-    return _answer(request, True, "Sent to the debtor.")
+        return await answer(request, False, result.refusal)
+    if result.error is not None:
+        return await answer(request, False, f"Telegram did not take it: {result.error}")
+    return await answer(request, True, "Sent to the debtor.")
 
 
 async def note(request: web.Request) -> web.Response:
@@ -160,13 +179,13 @@ async def note(request: web.Request) -> web.Response:
     console, staff = console_of(request), signed(request)
     text = str((await request.post()).get("text", "")).strip()
     if not text:
-        return _answer(request, False, "A note needs some text.", status=400)
+        return await answer(request, False, "A note needs some text.")
     if len(text) > MAX_NOTE:
-        return _answer(request, False, f"Notes are at most {MAX_NOTE} characters.", status=400)
+        return await answer(request, False, f"Notes are at most {MAX_NOTE} characters.")
     async with console.sessions.begin() as s:
         await _ticket(s, _id(request))
         await agent.add_note(s, _id(request), staff.id, text, console.clock(), console.policy)
-    return _answer(request, True, "Note added.")
+    return await answer(request, True, "Note added.")
 
 
 async def renew(request: web.Request) -> web.Response:
@@ -181,7 +200,9 @@ async def release(request: web.Request) -> web.Response:
     """The holder puts the ticket back in the queue."""
     console, staff = console_of(request), signed(request)
     async with console.sessions.begin() as s:
-        await claims.release(s, _id(request), staff.id, console.clock())
+        released = await claims.release(s, _id(request), staff.id, console.clock())
+    if not released:
+        return await answer(request, False, "You do not hold this ticket any more.")
     raise web.HTTPSeeOther("/console/?notice=released")
 
 
@@ -191,12 +212,12 @@ async def resolve(request: web.Request) -> web.Response:
     form = await request.post()
     outcome, text = str(form.get("outcome", "")), str(form.get("note", "")).strip()
     if outcome not in claims.OUTCOMES:
-        return _answer(request, False, "Choose an outcome.", status=400)
+        return await answer(request, False, "Choose an outcome.")
     try:
         async with console.sessions.begin() as s:
             await claims.resolve(s, _id(request), staff.id, outcome, text, console.clock())
     except TicketError as exc:
-        return _answer(request, False, str(exc), status=409)
+        return await answer(request, False, str(exc))
     raise web.HTTPSeeOther("/console/?notice=resolved")
 
 
@@ -206,10 +227,10 @@ async def hand_back(request: web.Request) -> web.Response:
     try:
         await agent.hand_back(
             console.sessions, console.senders, ticket_id=_id(request), staff_id=staff.id,
-            now=console.clock(), creditor=console.settings.creditor_name,
+            now=console.clock(), creditor=console.settings.creditor_name, policy=console.policy,
         )  # fmt: skip
     except TicketError as exc:
-        return _answer(request, False, str(exc), status=409)
+        return await answer(request, False, str(exc))
     raise web.HTTPSeeOther("/console/?notice=handed_back")
 
 
@@ -219,9 +240,13 @@ async def reassign(request: web.Request) -> web.Response:
     console, staff = console_of(request), signed(request)
     to = str((await request.post()).get("to", ""))
     if not to.isdigit():
-        return _answer(request, False, "Choose who takes it.", status=400)
-    async with console.sessions.begin() as s:
-        await claims.reassign(s, _id(request), int(to), staff.id, console.clock(), console.policy)
+        return await answer(request, False, "Choose who takes it.")
+    try:
+        async with console.sessions.begin() as s:
+            now, policy = console.clock(), console.policy
+            await claims.reassign(s, _id(request), int(to), staff.id, now, policy)
+    except TicketError as exc:
+        return await answer(request, False, str(exc))
     raise web.HTTPSeeOther(f"/console/tickets/{_id(request)}")
 
 

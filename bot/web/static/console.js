@@ -132,7 +132,7 @@
       status.textContent = button.id === "add-note" ? "Saving note…" : "Sending…";
       status.className = "composer-status";
       try {
-        const res = await post(button.formAction || form.action, body);
+        const res = await post(button.getAttribute("formaction") || form.action, body);
         const answer = await res.json();
         status.textContent = answer.message;
         status.className = `composer-status ${answer.ok ? "ok" : "error"}`;
@@ -158,10 +158,34 @@
     return fetch(url, { method: "POST", body, credentials: "same-origin", headers: { "X-CSRF-Token": csrf, Accept: "application/json" } });
   }
 
+  // Acting for the debtor: sent in the background; the answer shows under the form (and, once
+  // done, in the reply box's status line, as the side panel is redrawn by the change's event).
+  document.addEventListener("submit", async (e) => {
+    const f = e.target;
+    if (!f.classList.contains("act")) return;
+    e.preventDefault();
+    const said = f.querySelector(".act-status");
+    const buttons = f.querySelectorAll("button");
+    for (const b of buttons) b.disabled = true;
+    try {
+      const url = e.submitter?.getAttribute("formaction") || f.action;
+      const answer = await (await post(url, new FormData(f))).json();
+      said.textContent = answer.message;
+      said.className = `act-status ${answer.ok ? "ok" : "error"}`;
+      const status = document.getElementById("composer-status");
+      if (answer.ok && status) { status.textContent = answer.message; status.className = "composer-status ok"; }
+    } catch (err) {
+      said.textContent = "That did not go through; check the connection and try again.";
+      said.className = "act-status error";
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  });
+
   // A form is sent once: its buttons stay disabled until the next page (rows swapped in too).
   document.addEventListener("submit", (e) => {
     const f = e.target;
-    if (f.id === "reply-form" || f.method.toLowerCase() !== "post") return;
+    if (f.id === "reply-form" || f.classList.contains("act") || f.method.toLowerCase() !== "post") return;
     setTimeout(() => { for (const b of f.querySelectorAll("button")) b.disabled = true; });
   });
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
