@@ -59,10 +59,11 @@ async def create_session(
 
 
 async def find_session(
-    session: AsyncSession, token: str, *, now: datetime, policy: Policy
+    session: AsyncSession, token: str, *, now: datetime, policy: Policy, touch: bool = True
 ) -> Signed | None:
     """The signed-in staff for a cookie's token: None when unknown, revoked, idle longer than
-    ``handoff.session_idle_minutes`` or the staff member is disabled. Marks it seen."""
+    ``handoff.session_idle_minutes`` or the staff member is disabled. Marks it seen, unless
+    the caller only checks it (an open live page is not activity)."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
     idle = timedelta(minutes=policy.handoff.session_idle_minutes)
@@ -80,7 +81,7 @@ async def find_session(
     if row is None:
         return None
     live, staff = row
-    if now - live.last_seen_at >= TOUCH_EVERY:
+    if touch and now - live.last_seen_at >= TOUCH_EVERY:
         await session.execute(
             update(StaffSession).where(StaffSession.id == live.id).values(last_seen_at=now)
         )

@@ -335,3 +335,19 @@ async def test_make_web_app_mounts_the_console(sessions):
         assert (await _get(client, "/healthz"))[0] == 200
     async with TestClient(TestServer(make_web_app(load_settings()))) as client:
         assert (await _get(client, "/console/login"))[0] == 404
+
+
+async def test_an_open_live_page_is_told_when_its_session_ends(client, sessions, monkeypatch):
+    from bot.web.console import live
+
+    monkeypatch.setattr(live, "SESSION_CHECK_SECONDS", 0.2)
+    await _sign_in(client, "alice")
+    async with client.ws_connect("/console/live") as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello == {"kind": "hello", "safe": 0}
+        csrf = await _csrf(client)
+        async with client.post("/console/logout", data={"csrf": csrf}, allow_redirects=False):
+            pass
+        closed = await ws.receive(timeout=5)
+    assert (closed.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1008)
+    assert (await _get(client, "/console/live", {"Accept": "application/json"}))[0] == 401

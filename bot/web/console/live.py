@@ -18,10 +18,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,6 +36,8 @@ BATCH = 500
 START_GAPS = 200
 # A page that cannot keep up is disconnected (it resumes from its last safe id).
 BACKLOG = 2000
+# How often an open page's session is looked at again.
+SESSION_CHECK_SECONDS = 60.0
 
 
 def as_message(event: ConsoleEvent, safe: int) -> dict[str, Any]:
@@ -176,8 +178,11 @@ async def catch_up(
             after = rows[-1].id
 
 
-async def socket(request: web.Request, feed: Feed) -> web.WebSocketResponse:
-    """One page's live events: first everything after the page's ``after``, then each new one."""
+async def socket(
+    request: web.Request, feed: Feed, *, signed_in: Callable[[], Awaitable[bool]]
+) -> web.WebSocketResponse:
+    """One page's live events: first everything after the page's ``after``, then each new one,
+    for as long as ``signed_in`` says the page's session lasts (asked every minute)."""
     try:
         after = max(0, int(request.query.get("after", "0")))
     except ValueError:
@@ -185,29 +190,32 @@ async def socket(request: web.Request, feed: Feed) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=25.0)
     await ws.prepare(request)
     queue = feed.subscribe()
-    reader = asyncio.create_task(_drain(ws))
-    try:
-        sent = set()
+    sent: set[int] = set()
+
+    async def pump() -> None:
         if after > 0:
             for message in await catch_up(feed.sessions, after, feed.safe):
                 sent.add(message["id"])
                 await ws.send_str(json.dumps(message))
-        await ws.send_str(json.dumps({"kind": "hello", "safe": max(after, 0)}))
-        while not ws.closed:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                break
-            message = getter.result()
-            if message["id"] in sent:
-                continue
-            await ws.send_str(json.dumps(message))
-            if queue not in feed.subscribers:
-                break  # the page fell too far behind; it reconnects from its safe id
+        await ws.send_str(json.dumps({"kind": "hello", "safe": after}))
+        while queue in feed.subscribers:  # a page that fell too far behind reconnects
+            message = await queue.get()
+            if message["id"] not in sent:
+                await ws.send_str(json.dumps(message))
+
+    async def watch() -> None:
+        while await asyncio.sleep(SESSION_CHECK_SECONDS, True) and await signed_in():
+            pass
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
+
+    tasks = [asyncio.create_task(job) for job in (pump(), watch(), _drain(ws))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         feed.unsubscribe(queue)
-        reader.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await ws.close()
     return ws
 

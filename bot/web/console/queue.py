@@ -9,8 +9,9 @@ from yarl import URL
 from bot.handoff import claims
 from bot.handoff.queue import FILTERS, queue
 from bot.handoff.tickets import REASONS, TicketError
+from bot.staff.sessions import find_session
 from bot.web.console import console_of
-from bot.web.console.auth import signed
+from bot.web.console.auth import SESSION_COOKIE, signed
 from bot.web.console.live import socket
 
 # What a redirect back to the queue may say; codes only, so no text comes from a URL.
@@ -77,8 +78,17 @@ async def claim(request: web.Request) -> web.Response:
 
 
 async def live(request: web.Request) -> web.WebSocketResponse:
-    """The page's WebSocket of console events."""
-    return await socket(request, console_of(request).feed)
+    """The page's WebSocket of console events, closed once its session ends (signed out
+    elsewhere, disabled, idle): the page then finds itself signed out."""
+    console = console_of(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+
+    async def signed_in() -> bool:
+        async with console.sessions() as s:
+            now, policy = console.clock(), console.policy
+            return await find_session(s, token, now=now, policy=policy, touch=False) is not None
+
+    return await socket(request, console.feed, signed_in=signed_in)
 
 
 def add_routes(app: web.Application) -> None:

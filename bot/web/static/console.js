@@ -99,8 +99,12 @@
     const ws = new WebSocket(`${proto}://${location.host}/console/live?after=${safe}`);
     ws.onopen = () => { backoff = 500; dot?.classList.add("on"); };
     ws.onmessage = (m) => handle(JSON.parse(m.data));
-    ws.onclose = () => {
+    ws.onclose = (closed) => {
       dot?.classList.remove("on");
+      // Signed out (here, elsewhere, or idle): the page reloads onto the sign-in form.
+      if (closed.code === 1008) { location.reload(); return; }
+      fetch("/console/queue/rows", { headers: { Accept: "application/json" } })
+        .then((r) => { if (r.status === 401) location.reload(); }, () => {});
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 10000);
     };
