@@ -85,8 +85,8 @@ async def _staff(sessions, count: int, prefix: str) -> list[int]:
     async with sessions.begin() as s:
         for i in range(count):
             staff = await create_staff(
-                s, f"{prefix}{i}", role="agent", display_name=f"Agent {i}", password=PASSWORD,
-                now=datetime.now(UTC),
+                s, f"{prefix}{i}", PASSWORD, "agent", now=datetime.now(UTC), actor="bench",
+                display_name=f"Agent {i}",
             )  # fmt: skip
             ids.append(staff.id)
     return ids
@@ -124,7 +124,7 @@ async def relay(url: str, messages: int, consoles: int) -> dict[str, float]:
     try:
         async with (
             running(settings, rate_limiter=ChatRateLimiter(), reminders=False) as process,
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
         ):
             base = process.web_url + "/console"
             async with http.get(f"{base}/login") as page:

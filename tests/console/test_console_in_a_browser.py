@@ -54,7 +54,7 @@ async def test_two_agents_claim_at_once_and_the_winner_talks_to_the_debtor(conso
     assert (ticket.status, ticket.claimed_by, claims) == ("claimed", holder, 1)
 
     # The holder writes; the debtor receives exactly that text through Telegram.
-    await winner.get_by_label("Reply").fill("Hello Alice, this is Acme. How can I help?")
+    await winner.get_by_label("Reply", exact=True).fill("Hello Alice, this is Acme. How can I help?")
     await winner.get_by_role("button", name="Send to debtor").click()
     await expect(winner.locator("#composer-status")).to_have_text("Sent to the debtor.")
     texts = await world.texts(ALICE, 5)
@@ -128,7 +128,7 @@ async def test_an_agent_notes_and_records_a_promise_for_the_debtor(console: Cons
     await expect(ada.get_by_role("heading", name="Alice Martin")).to_be_visible()
 
     # A private note shows in the history at once, set apart, and is never sent.
-    await ada.get_by_label("Reply").fill("Said she is paid on the 15th")
+    await ada.get_by_label("Reply", exact=True).fill("Said she is paid on the 15th")
     await ada.get_by_role("button", name="Add private note").click()
     await expect(ada.locator(".item.note .bubble")).to_have_text("Said she is paid on the 15th")
     assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 4

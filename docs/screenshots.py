@@ -1,0 +1,83 @@
+"""Take the console's screenshots in docs/ from a running sandbox, as a newcomer would see it.
+
+    .venv/bin/python docs/screenshots.py
+
+Starts `nudgebot sandbox` on a temporary SQLite file, waits for the sample debtors who ask for a
+person, signs in as the demo agent in Debian's Chromium, claims the oldest ticket, answers it,
+and saves docs/console-queue.png and docs/console-conversation.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.async_api import async_playwright, expect
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.db.engine import create_engine, session_factory
+from bot.db.models import HandoffTicket
+from bot.sandbox.launch import DEMO_STAFF, SANDBOX_BOT, sandbox_running
+from bot.settings import load_settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+DOCS = Path(__file__).resolve().parent
+SIZE = {"width": 1366, "height": 768}
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/shots.db"
+        settings = load_settings(database_url=url, web_port=0, creditor_name="Acme Lending")
+        async with sandbox_running(settings) as (server, process, personas):
+            engine = create_engine(url)
+            sessions = session_factory(engine)
+            for _ in range(300):
+                async with sessions() as s:
+                    if await s.scalar(select(func.count()).select_from(HandoffTicket)) >= 2:
+                        break
+                await asyncio.sleep(0.1)
+            await engine.dispose()
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
+                page = await (await browser.new_context(viewport=SIZE)).new_page()
+                user, password, _, _ = DEMO_STAFF[0]
+                await page.goto(f"{process.web_url}/console/")
+                await page.get_by_label("Username").fill(user)
+                await page.get_by_label("Password").fill(password)
+                await page.get_by_role("button", name="Sign in").click()
+                await expect(page.locator("#queue-rows tr")).to_have_count(2)
+                await page.screenshot(path=str(DOCS / "console-queue.png"))
+                await (
+                    page.locator("#queue-rows tr", has_text="Priya Sharma")
+                    .get_by_role("button", name="Claim")
+                    .click()
+                )
+                await page.get_by_label("Reply", exact=True).fill(
+                    "Hello Priya, I am sorry to hear about your job. We can pause reminders for"
+                    " a few weeks, or spread the amount over a few months. Which would help?"
+                )
+                await page.get_by_role("button", name="Send to debtor").click()
+                await expect(page.locator("#composer-status")).to_have_text("Sent to the debtor.")
+                priya = personas[2]["user"]
+                server.send_text(SANDBOX_BOT, priya, "A plan over three months would really help.")
+                await expect(page.locator(".item.debtor .bubble").last).to_contain_text("three")
+                await page.get_by_label("Reply", exact=True).fill(
+                    "Said she starts a new job in January"
+                )
+                await page.get_by_role("button", name="Add private note").click()
+                await expect(page.locator(".item.note")).to_have_count(1)
+                await page.get_by_text("Record a repayment plan").click()
+                await page.screenshot(path=str(DOCS / "console-conversation.png"))
+                await browser.close()
+    print("saved docs/console-queue.png and docs/console-conversation.png")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
