@@ -55,9 +55,11 @@ async def test_a_conversation_writes_only_the_clock_time(clocked: World):
     async with clocked.sessions() as s:
         assert await written_times(s) == {
             **UNTOUCHED,
-            # Opted out and back in, asked for a person; every message in and out.
+            # Opted out and back in, asked for a person (a ticket, and its console event);
+            # every message in and out.
             ("debtor", "updated_at"): {AT},
             ("audit_event", "created_at"): {AT},
+            ("console_event", "created_at"): {AT},
             ("contact_log", "created_at"): {AT},
             ("contact_log", "sent_at"): {AT},
             ("dialogue_state", "updated_at"): {AT},
