@@ -41,9 +41,8 @@ async def test_stop_and_start_again(world: World):
 
     texts = await world.say(ALICE, "ＳＴＯＰ!", expect=count + 1)
     assert texts[-1] == (
-        "Understood. You will not receive any more reminders from Acme Lending in this chat."
-        " You can still write here at any time, and a person will answer. To receive"
-        " reminders again, send /start."
+        "Understood. You will not receive any more reminders from Acme Lending in this chat,"
+        " and nobody from our team will write to you here. To hear from us again, send /start."
     )
     async with world.sessions() as s:
         assert (
@@ -64,7 +63,7 @@ async def test_stop_and_start_again(world: World):
 async def test_stop_command_and_chinese_unsubscribe(world: World):
     count = await _verify(world, WANG, world.tokens["D-002"], "2001")
     texts = await world.say(WANG, "退订", expect=count + 1)
-    assert texts[-1].startswith("好的。您将不会再在此对话中收到Acme Lending的提醒。")
+    assert texts[-1].startswith("好的。您将不会再在此对话中收到Acme Lending的提醒，")
     texts = await world.say(ALICE, "/stop", expect=1)  # not linked: confirmed, nothing stored
     assert texts[0].startswith("Understood.")
     async with world.sessions() as s:
