@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import labels
@@ -51,7 +51,7 @@ class Claim:
     won: bool
     holder_id: int | None
     holder_name: str | None
-    ticket: HandoffTicket
+    ticket_id: int | None
 
 
 def actor_of(staff_id: int) -> str:
@@ -62,41 +62,93 @@ def actor_of(staff_id: int) -> str:
 async def claim(
     s: AsyncSession, ticket_id: int, staff_id: int, now: datetime, policy: Policy
 ) -> Claim:
-    """Take the ticket if it is free (or its lease ran out); renew it if the agent holds it."""
-    lease = now + timedelta(minutes=policy.handoff.lease_minutes)
-    if await renew(s, ticket_id, staff_id, now, policy):
-        ticket = await _load(s, ticket_id)
-        return Claim(True, staff_id, await _name(s, staff_id), ticket)
-    await _release_if_expired(s, ticket_id, now)
-    took = await s.execute(
-        update(HandoffTicket)
-        .where(HandoffTicket.id == ticket_id, HandoffTicket.status == TicketStatus.OPEN)
-        .values(
-            status=TicketStatus.CLAIMED,
-            claimed_by=staff_id,
-            claimed_at=now,
-            lease_until=lease,
-            team_notice_at=None,
-            updated_at=now,
-        )
-    )
-    ticket = await _load(s, ticket_id)
-    if took.rowcount != 1:
-        if ticket is None:
+    """Take the ticket if it is free (or its lease ran out); renew it if the agent holds it.
+
+    A free ticket takes one statement (its UPDATE returns what the audit and the event need):
+    of many agents pressing Claim at once, the others wait only for that row's lock."""
+    for _attempt in range(2):
+        taken = await _take(s, HandoffTicket.id == ticket_id, staff_id, now, policy)
+        if taken is not None:
+            return taken
+        holder = (
+            await s.execute(
+                select(
+                    HandoffTicket.status, HandoffTicket.claimed_by, HandoffTicket.lease_until,
+                    StaffUser.display_name,
+                )
+                .outerjoin(StaffUser, StaffUser.id == HandoffTicket.claimed_by)
+                .where(HandoffTicket.id == ticket_id)
+            )
+        ).first()  # fmt: skip
+        if holder is None:
             raise TicketError(f"no ticket {ticket_id}")
-        if ticket.status == TicketStatus.RESOLVED:
+        status, held_by, lease_until, name = holder
+        if status == TicketStatus.RESOLVED:
             raise TicketError(f"ticket {ticket_id} is already resolved")
-        return Claim(False, ticket.claimed_by, await _name(s, ticket.claimed_by), ticket)
-    name = await _name(s, staff_id)
+        if status == TicketStatus.CLAIMED:
+            if held_by == staff_id and await renew(s, ticket_id, staff_id, now, policy):
+                return Claim(True, staff_id, name, ticket_id)
+            if lease_until is None or lease_until >= now:
+                return Claim(False, held_by, name, ticket_id)
+            await _release_if_expired(s, ticket_id, now)
+        # Open again (released a moment ago, or its lease just expired): try once more.
+    return Claim(False, held_by, name, ticket_id)
+
+
+async def claim_next(s: AsyncSession, staff_id: int, now: datetime, policy: Policy) -> Claim:
+    """Take the oldest ticket nobody holds; ``won`` is False when none is waiting.
+
+    Agents taking the next ticket at once never wait for each other: each skips the rows
+    another is taking (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer)."""
+    oldest = (
+        select(HandoffTicket.id)
+        .where(HandoffTicket.status == TicketStatus.OPEN)
+        .order_by(HandoffTicket.opened_at, HandoffTicket.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    # The row found is locked for this transaction, so taking it cannot fail on PostgreSQL
+    # (one UPDATE with this as its subquery could, when a concurrent claim re-checked it).
+    while (ticket_id := await s.scalar(oldest)) is not None:
+        taken = await _take(s, HandoffTicket.id == ticket_id, staff_id, now, policy)
+        if taken is not None:
+            return taken
+    return Claim(False, None, None, None)
+
+
+async def _take(
+    s: AsyncSession, which: ColumnElement[bool], staff_id: int, now: datetime, policy: Policy
+) -> Claim | None:
+    """Claim the open ticket ``which`` names for the agent, audited, with its event."""
+    name = select(StaffUser.display_name).where(StaffUser.id == staff_id).scalar_subquery()
+    took = (
+        await s.execute(
+            update(HandoffTicket)
+            .where(which, HandoffTicket.status == TicketStatus.OPEN)
+            .values(
+                status=TicketStatus.CLAIMED,
+                claimed_by=staff_id,
+                claimed_at=now,
+                lease_until=now + timedelta(minutes=policy.handoff.lease_minutes),
+                team_notice_at=None,
+                updated_at=now,
+            )
+            .returning(HandoffTicket.id, HandoffTicket.debtor_id, name)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if took is None:
+        return None
+    ticket_id, debtor_id, staff_name = took
     audit(
-        s, ticket.debtor_id, "ticket_claimed", actor=actor_of(staff_id), at=now,
+        s, debtor_id, "ticket_claimed", actor=actor_of(staff_id), at=now,
         detail=f"ticket {ticket_id}",
     )  # fmt: skip
     publish(
-        s, "ticket_claimed", now=now, ticket_id=ticket_id, debtor_id=ticket.debtor_id,
-        staff_id=staff_id, staff_name=name,
+        s, "ticket_claimed", now=now, ticket_id=ticket_id, debtor_id=debtor_id,
+        staff_id=staff_id, staff_name=staff_name,
     )  # fmt: skip
-    return Claim(True, staff_id, name, ticket)
+    return Claim(True, staff_id, staff_name, ticket_id)
 
 
 async def renew(
@@ -248,12 +300,6 @@ async def _close(
 
 async def _load(s: AsyncSession, ticket_id: int) -> HandoffTicket | None:
     return await s.get(HandoffTicket, ticket_id, populate_existing=True)
-
-
-async def _name(s: AsyncSession, staff_id: int | None) -> str | None:
-    if staff_id is None:
-        return None
-    return await s.scalar(select(StaffUser.display_name).where(StaffUser.id == staff_id))
 
 
 async def _release_if_expired(s: AsyncSession, ticket_id: int, now: datetime) -> None:

@@ -54,7 +54,9 @@ async def test_two_agents_claim_at_once_and_the_winner_talks_to_the_debtor(conso
     assert (ticket.status, ticket.claimed_by, claims) == ("claimed", holder, 1)
 
     # The holder writes; the debtor receives exactly that text through Telegram.
-    await winner.get_by_label("Reply", exact=True).fill("Hello Alice, this is Acme. How can I help?")
+    await winner.get_by_label("Reply", exact=True).fill(
+        "Hello Alice, this is Acme. How can I help?"
+    )
     await winner.get_by_role("button", name="Send to debtor").click()
     await expect(winner.locator("#composer-status")).to_have_text("Sent to the debtor.")
     texts = await world.texts(ALICE, 5)
@@ -124,7 +126,7 @@ async def test_an_agent_notes_and_records_a_promise_for_the_debtor(console: Cons
     world = console.world
     await ask_for_a_person(world)
     ada = await console.signed_in("ada")
-    await ada.get_by_role("button", name="Claim").click()
+    await ada.get_by_role("button", name="Take the next").click()
     await expect(ada.get_by_role("heading", name="Alice Martin")).to_be_visible()
 
     # A private note shows in the history at once, set apart, and is never sent.
@@ -148,3 +150,10 @@ async def test_an_agent_notes_and_records_a_promise_for_the_debtor(console: Cons
     async with world.sessions() as s:
         promise = await s.scalar(select(Promise))
     assert (promise.amount_minor, promise.source) == (50000, f"staff:{console.staff['ada']}")
+
+    # With every ticket held, taking the next says so.
+    await ada.goto(console.url)
+    await ada.get_by_role("button", name="Take the next").click()
+    await expect(ada.get_by_role("status")).to_have_text(
+        "Nobody is waiting: every ticket has an agent."
+    )

@@ -63,6 +63,45 @@ async def test_of_many_agents_claiming_at_once_exactly_one_wins(sessions, databa
     ]  # fmt: skip
 
 
+async def test_agents_taking_the_next_ticket_at_once_each_get_a_different_one(
+    sessions, database_url
+):
+    tickets = []
+    for i in range(4):
+        _, ticket_id = await debtor_with_ticket(
+            sessions, f"D-{i}", chat_id=9000 + i, at=NOW - timedelta(minutes=10 - i)
+        )
+        tickets.append(ticket_id)
+    agents = [await add_staff(sessions, f"agent{i}", name=f"Agent {i}") for i in range(7)]
+    engines = [create_engine(database_url) for _ in agents]
+    try:
+
+        async def take(staff_id: int, engine) -> claims.Claim:
+            async with session_factory(engine).begin() as s:
+                return await claims.claim_next(s, staff_id, NOW, POLICY)
+
+        results = await asyncio.gather(*(take(a, e) for a, e in zip(agents, engines, strict=True)))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    won = sorted(r.ticket_id for r in results if r.won)
+    assert won == tickets  # every ticket once, nobody twice
+    assert [r for r in results if not r.won] == [claims.Claim(False, None, None, None)] * 3
+    assert len(await audits(sessions, "ticket_claimed")) == 4
+    async with sessions.begin() as s:
+        assert (await claims.claim_next(s, agents[0], NOW, POLICY)).won is False
+
+
+async def test_the_next_ticket_is_the_oldest_waiting(sessions):
+    _, newer = await debtor_with_ticket(sessions, "D-1", chat_id=9001, at=NOW)
+    _, older = await debtor_with_ticket(sessions, "D-2", chat_id=9002, at=NOW - timedelta(hours=1))
+    ada = await add_staff(sessions, "ada", name="Ada")
+    async with sessions.begin() as s:
+        first = await claims.claim_next(s, ada, NOW, POLICY)
+        second = await claims.claim_next(s, ada, NOW, POLICY)
+    assert (first.ticket_id, first.holder_name, second.ticket_id) == (older, "Ada", newer)
+
+
 async def test_the_holder_claiming_again_renews_the_lease_and_nobody_else_can(sessions):
     _, ticket_id = await debtor_with_ticket(sessions)
     ada, brian = await add_staff(sessions, "ada"), await add_staff(sessions, "brian")

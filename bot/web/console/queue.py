@@ -21,6 +21,7 @@ NOTICES = {
     "resolved": "The ticket is resolved.",
     "handed_back": "The conversation is back with the bot; the debtor was told.",
     "gone": "That ticket is already resolved.",
+    "none": "Nobody is waiting: every ticket has an agent.",
 }
 
 
@@ -77,6 +78,16 @@ async def claim(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/tickets/{ticket_id}")
 
 
+async def claim_next(request: web.Request) -> web.Response:
+    """Take the oldest ticket nobody holds, and open it."""
+    console, staff = console_of(request), signed(request)
+    async with console.sessions.begin() as s:
+        result = await claims.claim_next(s, staff.id, console.clock(), console.policy)
+    if not result.won:
+        raise web.HTTPSeeOther("/console/?notice=none")
+    raise web.HTTPSeeOther(f"/console/tickets/{result.ticket_id}")
+
+
 async def live(request: web.Request) -> web.WebSocketResponse:
     """The page's WebSocket of console events, closed once its session ends (signed out
     elsewhere, disabled, idle): the page then finds itself signed out."""
@@ -97,3 +108,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/queue/rows", queue_rows)
     app.router.add_get("/live", live)
     app.router.add_post("/tickets/{ticket_id:\\d+}/claim", claim)
+    app.router.add_post("/next", claim_next)
