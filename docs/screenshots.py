@@ -55,19 +55,21 @@ async def main() -> None:
                 await expect(page.locator("#queue-rows tr")).to_have_count(2)
                 await page.screenshot(path=str(DOCS / "console-queue.png"))
                 await (
-                    page.locator("#queue-rows tr", has_text="Priya Sharma")
+                    page.locator("#queue-rows tr", has_text="Carlos Ruiz")
                     .get_by_role("button", name="Claim")
                     .click()
                 )
                 await page.get_by_label("Reply", exact=True).fill(
-                    "Hello Priya, I am sorry to hear about your job. We can pause reminders for"
+                    "Hello Carlos, I am sorry to hear about your job. We can pause reminders for"
                     " a few weeks, or spread the amount over a few months. Which would help?"
                 )
                 await page.get_by_role("button", name="Send to debtor").click()
                 await expect(page.locator("#composer-status")).to_have_text("Sent to the debtor.")
-                priya = personas[2]["user"]
-                server.send_text(SANDBOX_BOT, priya, "A plan over three months would really help.")
-                await expect(page.locator(".item.debtor .bubble").last).to_contain_text("three")
+                carlos = personas[4]["user"]
+                server.send_text(
+                    SANDBOX_BOT, carlos, "A plan over three months would really help."
+                )
+                await expect(page.locator(".item.debtor .bubble").last).to_contain_text("Three")
                 await page.get_by_label("Reply", exact=True).fill(
                     "Said she starts a new job in January"
                 )

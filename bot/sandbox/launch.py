@@ -39,7 +39,7 @@ SANDBOX_BOT = "nudgebot_sandbox_bot"
 SAMPLE_PORTFOLIO = Path(__file__).with_name("sample_portfolio.csv")
 FIRST_USER_ID = 10_001
 # Sample debtors already waiting for an agent when the sandbox starts (by persona index), and
-# what they write once verified; the first persona is left for the newcomer to play.
+# what they write once verified; the first three are left for the newcomer to play from the start.
 # The console's demo staff: (username, password, role, name). Only for the offline sandbox.
 DEMO_STAFF = (
     ("agent", "agent-sandbox", "agent", "Demo Agent"),
@@ -59,7 +59,7 @@ DEMO_CANNED = (
     ),
     ("zh_CN", "付款链接", "{{ full_name }}您好，您可以在这里支付 {{ owed }}：{{ payment_link }}"),
 )
-WAITING = ((1, "我想找人工客服谈谈还款"), (2, "Can I talk to a person? I lost my job last month."))
+WAITING = ((3, "我想找人工客服谈谈还款"), (4, "Can I talk to a person? I lost my job last month."))
 
 
 def remove_sqlite_file(database_url: str) -> None:

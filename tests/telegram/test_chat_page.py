@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import (
     Bot,
@@ -22,20 +22,10 @@ from telegram import (
 from bot.sandbox import BotApiServer, RateLimits
 from bot.sandbox.launch import sandbox_running
 from bot.settings import load_settings
+from tests.browser import chromium
 
 pytestmark = pytest.mark.timeout(240)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 # The bot sends at most one message a second per chat, and a cold start takes a while.
@@ -85,28 +75,10 @@ class Sandbox:
 
 
 @pytest.fixture
-def chromium_path() -> Path:
-    """Debian's Chromium; its absence fails the test (not a skip) so CI cannot pass silently."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the chat page test needs Debian's Chromium "
-            "(apt-get install chromium)",
-            pytrace=False,
-        )
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
+async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium driven by Playwright (no `playwright install`: Debian's build)."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as running:
+        yield running
 
 
 @pytest.fixture
