@@ -97,7 +97,6 @@ async def queue(
     show: str = "all",
     staff_id: int | None = None,
     reason: str | None = None,
-    ticket_ids: list[int] | None = None,
     limit: int = PAGE,
 ) -> Queue:
     """Open and claimed tickets, oldest first, filtered as the agent asked."""
@@ -109,8 +108,18 @@ async def queue(
     elif show == "mine":
         where.append(HandoffTicket.status == TicketStatus.CLAIMED)
         where.append(HandoffTicket.claimed_by == staff_id)
-    if ticket_ids is not None:
-        where.append(HandoffTicket.id.in_(ticket_ids))
+    order = (HandoffTicket.opened_at, HandoffTicket.id)
+    # First which tickets match (narrow columns over the whole queue), then the page's rows
+    # with their unread counts: the count's subquery runs for a page, not for every ticket.
+    matching = (
+        await s.execute(
+            select(HandoffTicket.id, HandoffTicket.reasons).where(*where).order_by(*order)
+        )
+    ).all()
+    if reason is not None:
+        # Reasons are a JSON list; the filter runs here so it reads the same on both databases.
+        matching = [m for m in matching if reason in (m[1] or [])]
+    page_ids = [m[0] for m in matching[:limit]]
     stmt = (
         select(
             HandoffTicket.id,
@@ -135,15 +144,11 @@ async def queue(
                 HandoffTicket.status == TicketStatus.CLAIMED,
             ),
         )
-        .where(*where)
-        .order_by(HandoffTicket.opened_at, HandoffTicket.id)
+        .where(HandoffTicket.id.in_(page_ids))
+        .order_by(*order)
     )
-    rows = (await s.execute(stmt)).all()
-    if reason is not None:
-        # Reasons are a JSON list; the filter runs here so it reads the same on both databases.
-        rows = [r for r in rows if reason in (r[3] or [])]
-    total = len(rows)
-    rows = rows[:limit]
+    rows = (await s.execute(stmt)).all() if page_ids else []
+    total = len(matching)
     owed = await _owed(s, [r[5] for r in rows])
     out = []
     for r in rows:
