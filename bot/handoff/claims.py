@@ -21,7 +21,7 @@ from bot.channel import Button, OutMessage
 from bot.compliance.records import audit
 from bot.db.models import Debtor, HandoffTicket, StaffUser, TicketStatus
 from bot.handoff.events import publish
-from bot.handoff.tickets import TicketError, resolve_ticket
+from bot.handoff.tickets import TicketError, live_ticket, resolve_ticket
 from bot.i18n import translator
 from bot.policy import Policy
 from bot.templates.store import render
@@ -227,16 +227,7 @@ async def reassign(
     target = await s.get(StaffUser, to_staff_id)
     if target is None or target.disabled_at is not None:
         raise TicketError("That colleague cannot take tickets.")
-    ticket = await s.scalar(
-        select(HandoffTicket)
-        .where(HandoffTicket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if ticket is None:
-        raise TicketError(f"no ticket {ticket_id}")
-    if ticket.status == TicketStatus.RESOLVED:
-        raise TicketError(f"ticket {ticket_id} is already resolved")
+    ticket = await live_ticket(s, ticket_id)
     before = ticket.claimed_by if ticket.status == TicketStatus.CLAIMED else None
     if before == to_staff_id:
         return ticket

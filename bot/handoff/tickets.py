@@ -123,16 +123,7 @@ async def resolve_ticket(
 ) -> HandoffTicket:
     """Close a ticket with what was done (and, from the console, an outcome); the debtor may
     then get a new one, and the bot answers them again."""
-    ticket = await session.scalar(
-        select(HandoffTicket)
-        .where(HandoffTicket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if ticket is None:
-        raise TicketError(f"no ticket {ticket_id}")
-    if ticket.status == TicketStatus.RESOLVED:
-        raise TicketError(f"ticket {ticket_id} is already resolved")
+    ticket = await live_ticket(session, ticket_id)
     ticket.status = TicketStatus.RESOLVED
     ticket.resolved_at = now
     ticket.resolution = resolution
@@ -149,6 +140,21 @@ async def resolve_ticket(
         outcome=outcome,
     )  # fmt: skip
     await session.flush()
+    return ticket
+
+
+async def live_ticket(session: AsyncSession, ticket_id: int) -> HandoffTicket:
+    """The ticket, locked for this transaction; TicketError when missing or resolved."""
+    ticket = await session.scalar(
+        select(HandoffTicket)
+        .where(HandoffTicket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if ticket is None:
+        raise TicketError(f"no ticket {ticket_id}")
+    if ticket.status == TicketStatus.RESOLVED:
+        raise TicketError(f"ticket {ticket_id} is already resolved")
     return ticket
 
 
