@@ -198,6 +198,8 @@ class CannedReply(IdMixin, TimestampMixin, Base):
     title: Mapped[str] = mapped_column(String(80))
     locale: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text())
+    # Counts saves, so a contact-log row names the text an agent started from.
+    version: Mapped[int] = mapped_column(Integer(), default=1)
     updated_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
 
 
@@ -220,7 +222,11 @@ class ConsoleEvent(IdMixin, Base):
 
 
 class TemplateVersion(IdMixin, Base):
-    """One saved version of a message template in one locale; the newest is in use."""
+    """One saved version of a message template in one locale (version 0 is the shipped file).
+
+    A version is saved as a draft; the one published last is in use. Versions are never changed
+    or deleted: going back to an old text saves it again as a new version (``based_on``).
+    """
 
     __tablename__ = "template_version"
     __table_args__ = (Index(None, "key", "locale", "version", unique=True),)
@@ -229,8 +235,13 @@ class TemplateVersion(IdMixin, Base):
     locale: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer())
     body: Mapped[str] = mapped_column(Text())
+    comment: Mapped[str] = mapped_column(Text(), default="")
+    # The version this one was edited from or reverts to (0: the shipped file).
+    based_on: Mapped[int | None] = mapped_column(Integer())
     created_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ReminderOutbox(IdMixin, Base):

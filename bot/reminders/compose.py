@@ -59,17 +59,10 @@ async def covered_accounts(
     return [a for a in accounts if (today - a.due_date).days >= policy.earliest_dpd]
 
 
-async def compose_reminder(
-    session: AsyncSession,
-    debtor: Debtor,
-    template_key: str,
-    *,
-    policy: Policy,
-    today: date,
-    creditor: str,
-    payment_url_template: str,
-) -> Composed:
-    """Render a stage reminder for one debtor; raises RenderError if a template is broken."""
+async def stage_context(
+    session: AsyncSession, debtor: Debtor, *, policy: Policy, today: date
+) -> tuple[dict[str, Any], Sequence[Account]]:
+    """What a stage reminder shows a debtor today, and the accounts it covers."""
     accounts = await covered_accounts(session, debtor.id, policy, today)
     fees = {
         a.id: late_fee(
@@ -87,10 +80,40 @@ async def compose_reminder(
         "days_past_due": days_past_due,
         "late_fees": policy.late_fees.enabled,
     }
+    return context, accounts
+
+
+async def compose_reminder(
+    session: AsyncSession,
+    debtor: Debtor,
+    template_key: str,
+    *,
+    policy: Policy,
+    today: date,
+    creditor: str,
+    payment_url_template: str,
+) -> Composed:
+    """Render a stage reminder for one debtor; raises RenderError if a template is broken."""
+    context, accounts = await stage_context(session, debtor, policy=policy, today=today)
     return await _proactive(
         session, debtor, template_key, context, accounts, kind="reminder",
         creditor=creditor, payment_url_template=payment_url_template,
     )  # fmt: skip
+
+
+async def promise_context(
+    session: AsyncSession, promise: Promise
+) -> tuple[dict[str, Any], Account]:
+    """What a message about one promise shows, and its account."""
+    account = await session.get(Account, promise.account_id)
+    context = {
+        "amount_minor": promise.amount_minor,
+        "paid_minor": promise.paid_minor,
+        "currency": promise.currency,
+        "account_ref": account.account_ref,
+        "promised_date": promise.promised_date,
+    }
+    return context, account
 
 
 async def compose_promise_message(
@@ -103,18 +126,28 @@ async def compose_promise_message(
     payment_url_template: str,
 ) -> Composed:
     """A message about one promise: due tomorrow, kept, or not kept."""
-    account = await session.get(Account, promise.account_id)
-    context = {
-        "amount_minor": promise.amount_minor,
-        "paid_minor": promise.paid_minor,
-        "currency": promise.currency,
-        "account_ref": account.account_ref,
-        "promised_date": promise.promised_date,
-    }
+    context, account = await promise_context(session, promise)
     return await _proactive(
         session, debtor, template_key, context, [account], kind=template_key,
         creditor=creditor, payment_url_template=payment_url_template,
     )  # fmt: skip
+
+
+async def installment_context(
+    session: AsyncSession, installment: PlanInstallment, policy: Policy
+) -> tuple[dict[str, Any], Account]:
+    """What a message about one installment shows, and the plan's account."""
+    plan = await session.get(RepaymentPlan, installment.plan_id)
+    account = await session.get(Account, plan.account_id)
+    context = {
+        "seq": installment.seq,
+        "count": plan.installment_count,
+        "amount_minor": installment.amount_minor - installment.paid_minor,
+        "currency": plan.currency,
+        "due_date": installment.due_date,
+        "grace_until": installment.due_date + timedelta(days=policy.plans.grace_days),
+    }
+    return context, account
 
 
 async def compose_installment_message(
@@ -128,16 +161,7 @@ async def compose_installment_message(
     payment_url_template: str,
 ) -> Composed:
     """A message about one installment of a plan: coming up, or missed."""
-    plan = await session.get(RepaymentPlan, installment.plan_id)
-    account = await session.get(Account, plan.account_id)
-    context = {
-        "seq": installment.seq,
-        "count": plan.installment_count,
-        "amount_minor": installment.amount_minor - installment.paid_minor,
-        "currency": plan.currency,
-        "due_date": installment.due_date,
-        "grace_until": installment.due_date + timedelta(days=policy.plans.grace_days),
-    }
+    context, account = await installment_context(session, installment, policy)
     return await _proactive(
         session, debtor, template_key, context, [account], kind=template_key,
         creditor=creditor, payment_url_template=payment_url_template,

@@ -1,4 +1,5 @@
-"""Where a message's current text comes from: the newest admin-saved version, else the default."""
+"""Where a message's current text comes from: the version an admin published last, else the
+shipped file (version 0)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ _cache: dict[tuple[str, str], tuple[float, tuple[str, int] | None]] = {}
 
 
 def forget_cached_templates() -> None:
-    """Drop cached bodies, e.g. right after an admin saves a new version."""
+    """Drop cached bodies, e.g. right after an admin publishes a version."""
     _cache.clear()
 
 
@@ -37,8 +38,12 @@ async def _load_body(session: AsyncSession, key: str, locale: str) -> tuple[str,
     saved = (
         await session.execute(
             select(TemplateVersion.body, TemplateVersion.version)
-            .where(TemplateVersion.key == key, TemplateVersion.locale == locale)
-            .order_by(TemplateVersion.version.desc())
+            .where(
+                TemplateVersion.key == key,
+                TemplateVersion.locale == locale,
+                TemplateVersion.published_at.is_not(None),
+            )
+            .order_by(TemplateVersion.published_at.desc(), TemplateVersion.version.desc())
             .limit(1)
         )
     ).first()
