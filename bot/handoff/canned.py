@@ -97,14 +97,27 @@ async def save(
             if reply_id is not None and row is None:
                 raise CannedError("That canned reply was deleted meanwhile.")
             if row is None:
-                row = CannedReply(title=title, locale=locale, created_at=now)
+                row = CannedReply(title=title, locale=locale, created_at=now, version=0)
                 s.add(row)
+            row.version += 1
             row.title, row.locale = title, locale
             row.body, row.updated_by, row.updated_at = body, staff_id, now
             await s.flush()
     except IntegrityError:
         raise CannedError(f"There is already a reply titled {title!r} in {locale}.") from None
     return row
+
+
+async def used(s: AsyncSession, picked: str) -> tuple[str, int] | None:
+    """The template key and version a contact-log row gives a reply started from the canned
+    reply ``picked`` ("id:version", as the reply box sends it); None for a reply of one's own."""
+    reply_id, _, version = picked.partition(":")
+    if not (reply_id.isdigit() and version.isdigit()):
+        return None
+    row = await s.get(CannedReply, int(reply_id))
+    if row is None or not 1 <= int(version) <= row.version:
+        return None
+    return f"canned_{row.id}", int(version)
 
 
 async def delete(s: AsyncSession, reply_id: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ from bot.db.models import (
     RepaymentPlan,
     StaffNote,
 )
+from bot.handoff import canned as canned_replies
 from bot.handoff import claims, notes
 from bot.handoff.events import publish
 from bot.handoff.tickets import TicketError
@@ -68,8 +69,10 @@ async def send_reply(
     now: datetime,
     policy: Policy,
     creditor: str,
+    canned: str = "",
 ) -> ReplyResult:
-    """Send the holder's text to the debtor, if the rules allow it now."""
+    """Send the holder's text to the debtor, if the rules allow it now; ``canned`` ("id:version")
+    names the canned reply the text started from, for the contact log."""
     body = text.strip()
     if not body:
         return ReplyResult(None, "There is nothing to send.")
@@ -81,6 +84,12 @@ async def send_reply(
     message = OutMessage(html.escape(body, quote=False), kind=AGENT)
 
     async def work(s: AsyncSession) -> tuple[str | None, _Chat | None]:
+        used = await canned_replies.used(s, canned)
+        out = (
+            message
+            if used is None
+            else replace(message, template_key=used[0], template_version=used[1])
+        )
         try:
             ticket = await claims.holds(s, ticket_id, staff_id)
         except TicketError as exc:
@@ -88,7 +97,7 @@ async def send_reply(
         chat, why = await _reachable(s, ticket, senders, now, policy)
         if why is not None:
             return why, None
-        stored = await _queue(s, ticket, chat, [message], now, staff_id)
+        stored = await _queue(s, ticket, chat, [out], now, staff_id)
         await claims.renew(s, ticket_id, staff_id, now, policy)
         return None, _Chat(chat.channel, chat.chat_id, ticket.debtor_id, stored)
 

@@ -55,7 +55,7 @@ def console_of(request: web.Request) -> Console:
 
 def make_console_app(console: Console) -> web.Application:
     """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
-    from bot.web.console import actions, auth, canned, conversation, queue
+    from bot.web.console import actions, auth, canned, conversation, messages, queue
 
     console.feed = Feed(console.sessions)
     app = web.Application(middlewares=[auth.middleware])
@@ -73,6 +73,7 @@ def make_console_app(console: Console) -> web.Application:
     queue.add_routes(app)
     conversation.add_routes(app)
     canned.add_routes(app)
+    messages.add_routes(app)
     actions.add_routes(app)
     app.on_cleanup.append(_stop_feed)
     return app

@@ -99,7 +99,7 @@ async def filled(request: web.Request) -> web.Response:
             s, reply, debtor, creditor=console.settings.creditor_name,
             payment_url_template=console.settings.payment_url_template, today=today,
         )  # fmt: skip
-    return web.json_response({"text": text})
+    return web.json_response({"text": text, "template": f"{reply.id}:{reply.version}"})
 
 
 def add_routes(app: web.Application) -> None:

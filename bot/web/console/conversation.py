@@ -162,10 +162,12 @@ async def answer(request: web.Request, ok: bool, message: str) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     """Send the agent's text to the debtor through the bot, if the rules allow it now."""
     console, staff = console_of(request), signed(request)
-    text = str((await request.post()).get("text", ""))
+    form = await request.post()
+    text = str(form.get("text", ""))
     result = await agent.send_reply(
         console.sessions, console.senders, ticket_id=_id(request), staff_id=staff.id, text=text,
         now=console.clock(), policy=console.policy, creditor=console.settings.creditor_name,
+        canned=str(form.get("canned", "")),
     )  # fmt: skip
     if result.refusal is not None:
         return await answer(request, False, result.refusal)

@@ -140,7 +140,7 @@
         const answer = await res.json();
         status.textContent = answer.message;
         status.className = `composer-status ${answer.ok ? "ok" : "error"}`;
-        if (answer.ok) { text.value = ""; counter.textContent = `0 / ${text.maxLength}`; }
+        if (answer.ok) { text.value = ""; form.elements.canned.value = ""; counter.textContent = `0 / ${text.maxLength}`; }
       } catch (err) {
         status.textContent = "That did not go through; check the connection and try again.";
         status.className = "composer-status error";
@@ -153,7 +153,13 @@
     canned?.addEventListener("change", async () => {
       if (!canned.value) return;
       const res = await fetch(canned.dataset.url + canned.value, { credentials: "same-origin" });
-      if (res.ok) { text.value = (await res.json()).text; text.dispatchEvent(new Event("input")); text.focus(); }
+      if (res.ok) {
+        const picked = await res.json();
+        text.value = picked.text;
+        form.elements.canned.value = picked.template;  // the contact log names what it started from
+        text.dispatchEvent(new Event("input"));
+        text.focus();
+      }
       canned.value = "";
     });
   }
