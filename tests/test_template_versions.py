@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.db.models import AuditEvent, StaffUser, TemplateVersion
+from bot.db.models import AuditEvent, StaffUser
 from bot.handoff import canned
 from bot.policy import load_policy
 from bot.services import templates as service
@@ -160,7 +160,7 @@ async def test_previews_render_for_the_sample_and_for_a_real_debtor_in_the_texts
 
 async def test_two_versions_compare_line_by_line():
     lines = versions.compare("one\ntwo\nthree", "one\n2\nthree\nfour")
-    assert [(l.kind, l.old_number, l.new_number, l.text) for l in lines] == [
+    assert [(d.kind, d.old_number, d.new_number, d.text) for d in lines] == [
         ("same", 1, 1, "one"),
         ("removed", 2, None, "two"),
         ("added", None, 2, "2"),
