@@ -134,7 +134,7 @@ async def test_previews_render_for_the_sample_and_for_a_real_debtor_in_the_texts
             s, "D-9", name="李娜", locale="zh_CN",
             accounts=[("ACC-9", date(2026, 11, 22), 560000, "CNY")],
         )  # fmt: skip
-        sample = await service.sample_reader(s, "stage_mid", "Acme")
+        sample = await service.sample_reader(s, "stage_mid", "zh_CN", "Acme")
         shown = await service.preview(
             s, "stage_mid", "zh_CN", NEW, sample, payment_url_template="https://p/{account_ref}"
         )

@@ -19,7 +19,7 @@ def test_every_locale_has_exactly_the_catalogued_messages():
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 @pytest.mark.parametrize("key", sorted(MESSAGES))
 def test_every_message_renders_with_its_sample(key, locale):
-    text = render_body(key, default_body(key, locale), locale, MESSAGES[key][1])
+    text = render_body(key, default_body(key, locale), locale, MESSAGES[key].sample)
     assert text.strip()
     assert "{{" not in text and "{%" not in text
 

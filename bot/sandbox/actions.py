@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.sandbox.html_check import utf16_len
 from bot.sandbox.state import (
     BotState,
     CallbackRecord,
@@ -17,6 +16,7 @@ from bot.sandbox.state import (
     SandboxError,
     SandboxUser,
 )
+from bot.templates.telegram_html import utf16_len
 
 UserLike = int | SandboxUser | Mapping[str, Any]
 OWN_USER_ID: Any = object()

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.bot_commands import delete_my_commands, get_my_commands, set_my_commands
-from bot.sandbox.html_check import HtmlParseError, parse_html, strip_text
 from bot.sandbox.params import Params, check_reply_markup
 from bot.sandbox.state import ApiError, BotState, ChatState, MessageRecord, bad_request
+from bot.templates.telegram_html import HtmlParseError, parse_html, strip_text
 
 if TYPE_CHECKING:
     from bot.sandbox.botapi import BotApiServer

@@ -80,9 +80,14 @@ async def _opt_out_body(s: AsyncSession, locale: str) -> str | None:
     return found.body if found else None
 
 
-async def sample_reader(s: AsyncSession, key: str, creditor: str) -> Reader:
-    """The catalog's sample reader, with the accounts its pay buttons name."""
+async def sample_reader(s: AsyncSession, key: str, locale: str, creditor: str) -> Reader:
+    """The catalog's sample reader in ``locale`` (its accounts laid out by that language's
+    block), writing for ``creditor``."""
     context = dict(MESSAGES[key].sample)
+    if "creditor" in context:
+        context["creditor"] = creditor
+    if "accounts_block" in context:
+        context["accounts_block"] = await accounts_block(s, locale, context["accounts"])
     accounts = [Account(account_ref=a["account_ref"]) for a in context.get("accounts", [])]
     first = context.get("first_name")
     who = f"the sample debtor ({first})" if first else "the sample context"
@@ -184,7 +189,7 @@ async def preview(
     if spec.proactive or key == "balance_summary":
         owed = reader.accounts
         buttons = [
-            [b.text for b in row] for row in debt_buttons(owed, locale, payment_url_template)
+            [b.label for b in row] for row in debt_buttons(owed, locale, payment_url_template)
         ]
     return Preview(
         reader.description, text, entities, utf16_len(text), buttons, findings, reader.notes

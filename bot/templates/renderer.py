@@ -1,8 +1,9 @@
 """Rendering message templates in a sandboxed Jinja2 environment, per reader locale.
 
-Templates produce Telegram HTML, so every value is HTML-escaped unless a template says otherwise.
-Amounts, dates and numbers are formatted by Babel filters in the reader's locale, which the
-renderer passes in the context; nothing here depends on a process-wide language.
+Templates produce Telegram HTML, so every value is HTML-escaped. Amounts, dates and numbers are
+formatted by Babel filters in the reader's locale, which the renderer passes in the context;
+nothing here depends on a process-wide language. The sandbox and its limits are in
+``bot.templates.sandbox``; every refusal is a RenderError with the template's line.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
+from types import TracebackType
 from typing import Any
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import StrictUndefined, TemplateError, pass_context
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
 from bot.money import format_money
 from bot.resources import resource_dir
+from bot.templates.sandbox import MessageSandbox
 
 
 class RenderError(Exception):
@@ -53,16 +55,16 @@ def _number(ctx: Context, value: int | float) -> str:
     return format_decimal(value, locale=ctx["locale"])
 
 
-def make_environment() -> SandboxedEnvironment:
+def make_environment() -> MessageSandbox:
     """The one sandbox every template runs in."""
-    env = SandboxedEnvironment(
+    env = MessageSandbox(
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters.update(money=_money, date=_date, number=_number)
+    env.add_filters(money=_money, date=_date, number=_number)
     return env
 
 
@@ -82,9 +84,27 @@ def check_template(body: str) -> None:
         raise RenderError(_describe(exc)) from None
 
 
-def _describe(exc: TemplateError) -> str:
+def template_line(exc: BaseException) -> int | None:
+    """The template line an error happened on: a syntax error's own, or the deepest frame of
+    the compiled template (Jinja maps those frames to template lines)."""
     line = getattr(exc, "lineno", None)
-    return f"line {line}: {exc.message}" if line else str(exc.message or exc)
+    if line:
+        return int(line)
+    found = None
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    return found
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, RecursionError):
+        message = "the template nests too deeply"
+    line = template_line(exc)
+    return f"line {line}: {message}" if line else message
 
 
 def default_body(key: str, locale: str) -> str | None:
@@ -96,9 +116,9 @@ def default_body(key: str, locale: str) -> str | None:
 def render_body(key: str, body: str, locale: str, context: dict[str, Any]) -> str:
     """Render one template body for a reader in ``locale``."""
     try:
-        text = _compile(body).render({**context, "locale": locale})
-    except TemplateError as exc:
+        text = _ENV.render(_compile(body), {**context, "locale": locale})
+    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
         raise RenderError(f"template {key} ({locale}): {_describe(exc)}") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise RenderError(f"template {key} ({locale}): {exc}") from None
+    except (AttributeError, RecursionError, MemoryError) as exc:
+        raise RenderError(f"template {key} ({locale}): {_describe(exc)}") from None
     return text.strip()

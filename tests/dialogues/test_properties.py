@@ -58,7 +58,7 @@ from bot.dialogues.engine import Input, Settings, idle_for, split_data
 from bot.dialogues.router import Dialogues
 from bot.i18n import SUPPORTED_LOCALES, translator
 from bot.policy import load_policy
-from bot.sandbox.html_check import parse_html, strip_text
+from bot.templates.telegram_html import parse_html, strip_text
 from tests.helpers import add_debtor
 
 T = TypeVar("T")

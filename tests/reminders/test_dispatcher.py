@@ -179,7 +179,11 @@ async def test_a_broken_template_fails_its_row_and_the_others_go(sessions, post)
         )  # fmt: skip
         s.add(
             TemplateVersion(
-                key="stage_early", locale="zh_CN", version=1, body="{{ oops(", created_at=NOW,
+                key="stage_early",
+                locale="zh_CN",
+                version=1,
+                body="{{ oops(",
+                created_at=NOW,
                 published_at=NOW,
             )
         )

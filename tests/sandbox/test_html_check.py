@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.sandbox.html_check import HtmlParseError, parse_html, strip_text
+from bot.templates.telegram_html import HtmlParseError, parse_html, strip_text
 
 pytestmark = pytest.mark.timeout(10)
 

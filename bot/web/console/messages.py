@@ -104,8 +104,8 @@ async def _reader(
             )
             return reader, None
         missing = f"No debtor has the reference “{ref}”; showing the sample instead."
-        return await service.sample_reader(s, key, creditor), missing
-    return await service.sample_reader(s, key, creditor), None
+        return await service.sample_reader(s, key, locale, creditor), missing
+    return await service.sample_reader(s, key, locale, creditor), None
 
 
 def _finding(f: Finding) -> dict[str, object]:
