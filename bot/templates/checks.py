@@ -22,7 +22,7 @@ from bot.i18n import FALLBACK_LOCALE
 from bot.resources import resource_dir
 from bot.templates.catalog import LARGEST_ACCOUNTS, MESSAGES
 from bot.templates.renderer import RenderError, default_body, make_environment, render_body
-from bot.templates.sandbox import Refused
+from bot.templates.sandbox import LOOP_GUARD, Refused
 from bot.templates.telegram_html import HtmlParseError, parse_html, strip_text, utf16_len
 
 TELEGRAM_LIMIT = 4096
@@ -90,12 +90,18 @@ def check_body(
         return [Finding("syntax", "The text is empty.")]
     try:
         tree = _ENV.parse(body)
+        _ENV.compile(tree)
     except Refused as exc:
         return [Finding("unsafe", f"{exc.message}.", **_line(exc))]
     except TemplateSyntaxError as exc:
-        return [
-            Finding("syntax", _sentence(exc.message or "the text does not parse"), **_line(exc))
-        ]
+        said = exc.message or "the text does not parse"
+        unknown = re.match(r"No (filter|test) named '(\w+)'", said)
+        if unknown:
+            said = f"there is no {unknown[1]} “{unknown[2]}” in message templates"
+            if unknown[1] == "filter":
+                offered = ", ".join(sorted(n for n in _ENV.filters if n != LOOP_GUARD))
+                said += f" (filters: {offered})"
+        return [Finding("syntax", _sentence(said), **_line(exc))]
     unsafe = _unsafe(tree, body)
     if unsafe:
         return unsafe
