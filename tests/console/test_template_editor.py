@@ -78,6 +78,7 @@ async def test_an_admin_edits_stage_mid_in_chinese_publishes_and_reverts(
     grace = await console.signed_in("grace")
     await grace.get_by_role("link", name="Templates").click()
     await expect(grace.get_by_role("heading", name="Message templates")).to_be_visible()
+    await console.shoot(grace, "list")
     await grace.get_by_role("link", name="Edit stage_mid in zh_CN").click()
     await expect(grace.locator("#bubble")).to_contain_text("我们希望能帮您一起解决")
     await expect(grace.locator("#checks")).to_have_text("Every check passes: it can go live.")
@@ -111,6 +112,9 @@ async def test_an_admin_edits_stage_mid_in_chinese_publishes_and_reverts(
     await expect(grace.locator("#checks")).to_have_text("Every check passes: it can go live.")
     await grace.get_by_role("button", name="Save and publish").click()
     await expect(grace.get_by_role("status").first).to_contain_text("Version 1 is live")
+    # As Telegram shows it: bold amounts, not tags.
+    await expect(grace.locator("#bubble b").first).to_have_text("US$1,234.50")
+    await expect(grace.locator("#bubble")).not_to_contain_text("<b>")
     await console.shoot(grace, "published")
 
     await remind(console, first, monkeypatch)

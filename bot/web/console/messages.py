@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,7 +188,8 @@ async def _editor_context(
         "names": names,
         "newer_draft": newer_draft if newer_draft and newer_draft.version != based_on else None,
         "preview": shown,
-        "preview_html": shown["html"],
+        # Built from the parsed message with every character escaped (telegram_view).
+        "preview_html": Markup(shown["html"]) if shown["html"] is not None else None,
         "debtor_ref": ref,
         "refused": refused is not None,
         "flash": flash or _flash(request.query),
