@@ -228,3 +228,29 @@ async def test_the_sweeper_never_sends_what_may_no_longer_go_out(sessions, post)
     assert [data["status"] for _, _, _, data in await events(sessions, "delivery")] == [
         "failed", "failed",
     ]  # fmt: skip
+
+
+async def test_a_reply_started_from_a_canned_reply_names_it_and_its_version_in_the_log(
+    sessions, post
+):
+    from bot.handoff import canned
+
+    _, ticket_id, ada = await _claimed(sessions, post)
+    async with sessions.begin() as s:
+        reply = await canned.save(
+            s, title="Hello", locale="en", body="Hello {{ first_name }}", staff_id=ada, now=NOW
+        )
+    used = f"{reply.id}:{reply.version}"
+    await agent.send_reply(
+        post.sessions, {"telegram": post.sender}, ticket_id=ticket_id, staff_id=ada,
+        text="Hello Dee, edited a little", now=NOW, policy=POLICY, creditor="Acme Lending",
+        canned=used,
+    )  # fmt: skip
+    await agent.send_reply(
+        post.sessions, {"telegram": post.sender}, ticket_id=ticket_id, staff_id=ada,
+        text="My own words", now=NOW, policy=POLICY, creditor="Acme Lending",
+        canned=f"{reply.id}:99",
+    )  # fmt: skip
+    first, second = await _agent_rows(sessions)
+    assert (first.template_key, first.template_version) == (f"canned_{reply.id}", 1)
+    assert (second.template_key, second.template_version) == (None, None)
