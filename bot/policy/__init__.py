@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.resources import resource_dir
+
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.toml")
 
 
@@ -44,6 +46,15 @@ class Stage(_Strict):
         if self.to_dpd < self.from_dpd:
             raise ValueError("to_dpd must not be before from_dpd")
         return self
+
+    @field_validator("template")
+    @classmethod
+    def _shipped(cls, key: str) -> str:
+        # English is every message's fallback, so a stage's message must ship in English;
+        # otherwise the first reminder of that stage would fail at send time, not here.
+        if not (resource_dir("templates/messages") / "en" / f"{key}.j2").is_file():
+            raise ValueError(f"no message template {key!r} ships in English")
+        return key
 
 
 class Final(_Strict):

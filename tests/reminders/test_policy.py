@@ -42,6 +42,10 @@ def test_the_default_policy_matches_the_brief():
             ("[final]\nfrom_dpd = 29", "[final]\nfrom_dpd = 20"),
             "final.from_dpd must come after the last stage",
         ),
+        (
+            ('template = "stage_mid"', 'template = "stage_middle"'),
+            "stages.2.template: no message template 'stage_middle' ships in English",
+        ),
     ],
 )
 def test_a_bad_field_is_named(tmp_path, change, message):

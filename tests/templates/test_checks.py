@@ -50,7 +50,9 @@ def test_threats_and_shaming_are_found_in_both_languages_with_the_phrase_marked(
     assert [body[f.start : f.end] for f in found] == ["起诉", "通知家人"]
     assert found[0].line == 1 and body.split("\n")[0][found[0].column - 1 :].startswith("起诉")
 
-    body = MID_EN.replace("{{ accounts_block }}", "{{ accounts_block }}\nPay now or the POLICE\nwill be told.")
+    body = MID_EN.replace(
+        "{{ accounts_block }}", "{{ accounts_block }}\nPay now or the POLICE\nwill be told."
+    )
     english = [f for f in check_body("stage_mid", "en", body) if f.check == "tone"]
     assert [body[f.start : f.end] for f in english] == ["POLICE"]
     # English phrases apply in Chinese texts too; words inside tags and in other words do not.
