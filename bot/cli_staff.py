@@ -1,4 +1,5 @@
-"""``nudgebot staff``: console accounts from the command line (add, list, disable, password)."""
+"""``nudgebot staff``: console accounts from the command line (add, list, disable, enable,
+password)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bot.staff.accounts import (
     check_username,
     create_staff,
     disable_staff,
+    enable_staff,
     find_staff,
     get_staff,
     list_staff,
@@ -35,7 +37,7 @@ HEADER = ("username", "name", "role", "status", "last sign-in (UTC)")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``staff add|list|disable|password``."""
+    """Register ``staff add|list|disable|enable|password``."""
     staff = commands.add_parser("staff", help="console accounts").add_subparsers(
         dest="staff_command", required=True
     )
@@ -47,6 +49,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     staff.add_parser("list", help="print every account: name, role, status, last sign-in")
     disable = staff.add_parser("disable", help="disable an account and sign out its sessions")
     disable.add_argument("username")
+    enable = staff.add_parser("enable", help="let a disabled account sign in again")
+    enable.add_argument("username")
     password = staff.add_parser(
         "password", help="set a new password (lifts a lock, signs out every session)"
     )
@@ -105,6 +109,9 @@ async def _command(
     elif command == "disable":
         staff, ended = await disable_staff(session, args.username, now=now, actor=ACTOR)
         print(f"staff: disabled {staff.username}; {ended} session(s) signed out")
+    elif command == "enable":
+        staff = await enable_staff(session, args.username, now=now, actor=ACTOR)
+        print(f"staff: enabled {staff.username}")
     elif command == "add":
         assert password is not None
         staff = await create_staff(

@@ -161,6 +161,29 @@ def test_disable_signs_out_and_stops_sign_in(cli_env, monkeypatch, capsys):
     ]
 
 
+def test_enable_lets_a_disabled_account_sign_in_again(cli_env, monkeypatch, capsys):
+    _add(monkeypatch, "alice", "--role", "agent")
+    assert main(["staff", "disable", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["staff", "enable", "alice"]) == 0
+    assert capsys.readouterr().out == "staff: enabled alice\n"
+    assert _signs_in(cli_env, "alice", PASSWORD)
+    assert main(["staff", "enable", "alice"]) == 2
+    assert capsys.readouterr().err == "nudgebot: 'alice' is not disabled\n"
+
+
+def test_the_only_active_admin_cannot_be_disabled(cli_env, monkeypatch, capsys):
+    _add(monkeypatch, "root", "--role", "admin")
+    capsys.readouterr()
+    assert main(["staff", "disable", "root"]) == 2
+    assert capsys.readouterr().err == (
+        "nudgebot: 'root' is the only active admin; add or enable another admin first\n"
+    )
+    _add(monkeypatch, "second", "--role", "admin")
+    assert main(["staff", "disable", "root"]) == 0
+    assert _signs_in(cli_env, "second", PASSWORD)
+
+
 def test_password_replaces_the_old_one(cli_env, monkeypatch, capsys):
     _add(monkeypatch, "alice", "--role", "agent")
     capsys.readouterr()

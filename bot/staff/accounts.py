@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -11,12 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
 from bot.db.models import StaffUser
-from bot.staff.passwords import hash_password_async
+from bot.staff.passwords import hash_password_async, verify_password_async
 from bot.staff.sessions import revoke_all
 
 USERNAME = re.compile(r"[a-z0-9._-]{3,64}")
 MIN_PASSWORD = 10
 MAX_DISPLAY_NAME = 100
+# Generated passwords: 16 characters that cannot be mistaken for one another when read aloud or
+# copied by hand (no 0/o, 1/l/i), in groups of four: about 79 bits.
+PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+PASSWORD_GROUPS = 4
 
 
 class Role(StrEnum):
@@ -116,18 +121,61 @@ async def list_staff(session: AsyncSession) -> list[StaffUser]:
     return list(found.scalars())
 
 
+def generate_password() -> str:
+    """A new random password to hand to someone, e.g. ``k7qm-2xpw-9dte-hs4n``."""
+    groups = (
+        "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(4))
+        for _ in range(PASSWORD_GROUPS)
+    )
+    return "-".join(groups)
+
+
 async def disable_staff(
-    session: AsyncSession, username: str, *, now: datetime, actor: str
+    session: AsyncSession, username: str, *, now: datetime, actor: str, by: int | None = None
 ) -> tuple[StaffUser, int]:
-    """Disable a staff member and sign out their sessions; the number of sessions ended."""
+    """Disable a staff member and sign out their sessions; the number of sessions ended.
+    Nobody disables themselves (``by``: who asks, None from the command line), and the last
+    active admin stays, so that someone can always manage the console."""
     staff = await get_staff(session, username)
     if staff.disabled_at is not None:
         raise StaffError(f"{staff.username!r} is disabled already")
+    if staff.id == by:
+        raise StaffError("you cannot disable your own account; ask another admin")
+    if staff.role == Role.ADMIN and not await _other_active_admins(session, staff.id):
+        raise StaffError(
+            f"{staff.username!r} is the only active admin; add or enable another admin first"
+        )
     staff.disabled_at = now
     staff.updated_at = now
     ended = await revoke_all(session, staff.id, now=now)
     audit(session, None, "staff_disabled", actor=actor, at=now, detail=actor_of(staff.id))
     return staff, ended
+
+
+async def _other_active_admins(session: AsyncSession, staff_id: int) -> int:
+    """How many active admins there are besides this one. The rows are locked (PostgreSQL), so
+    of two admins disabling each other at once the second sees the first's change and stops."""
+    found = await session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == Role.ADMIN, StaffUser.disabled_at.is_(None))
+        .with_for_update()
+    )
+    return sum(1 for other in found if other != staff_id)
+
+
+async def enable_staff(
+    session: AsyncSession, username: str, *, now: datetime, actor: str
+) -> StaffUser:
+    """Let a disabled staff member sign in again, with the password they had."""
+    staff = await get_staff(session, username)
+    if staff.disabled_at is None:
+        raise StaffError(f"{staff.username!r} is not disabled")
+    staff.disabled_at = None
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.updated_at = now
+    audit(session, None, "staff_enabled", actor=actor, at=now, detail=actor_of(staff.id))
+    return staff
 
 
 async def set_password(
@@ -144,3 +192,40 @@ async def set_password(
     ended = await revoke_all(session, staff.id, now=now)
     audit(session, None, "staff_password_set", actor=actor, at=now, detail=actor_of(staff.id))
     return staff, ended
+
+
+async def reset_password(
+    session: AsyncSession, username: str, *, now: datetime, actor: str
+) -> tuple[StaffUser, str, int]:
+    """Give a staff member a generated password (to be shown once and handed over), as
+    ``set_password`` does; the member, the password and the number of sessions ended."""
+    password = generate_password()
+    staff, ended = await set_password(session, username, password, now=now, actor=actor)
+    return staff, password, ended
+
+
+async def change_own_password(
+    session: AsyncSession,
+    staff_id: int,
+    current: str,
+    new: str,
+    *,
+    now: datetime,
+    keep_session: int,
+) -> int:
+    """A staff member's own change: the current password must match and the new one differ
+    and be long enough; every other session of theirs ends. The number ended."""
+    staff = await session.get(StaffUser, staff_id)
+    if staff is None or staff.disabled_at is not None:
+        raise StaffError("this account cannot be changed")
+    if not await verify_password_async(staff.password_hash, current):
+        raise StaffError("the current password is not right; nothing was changed")
+    check_password(new)
+    if new == current:
+        raise StaffError("the new password is the same as the current one")
+    staff.password_hash = await hash_password_async(new)
+    staff.updated_at = now
+    ended = await revoke_all(session, staff.id, now=now, keep=keep_session)
+    actor = actor_of(staff.id)
+    audit(session, None, "staff_password_changed", actor=actor, at=now, detail=actor)
+    return ended

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StaffSession, StaffUser
@@ -101,11 +101,28 @@ async def revoke_session(session: AsyncSession, session_id: int, *, now: datetim
     return done.rowcount == 1
 
 
-async def revoke_all(session: AsyncSession, staff_id: int, *, now: datetime) -> int:
-    """End every live session of a staff member; how many there were."""
+async def revoke_all(
+    session: AsyncSession, staff_id: int, *, now: datetime, keep: int | None = None
+) -> int:
+    """End every live session of a staff member but ``keep``; how many there were."""
     done = await session.execute(
         update(StaffSession)
-        .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))
+        .where(
+            StaffSession.staff_id == staff_id,
+            StaffSession.revoked_at.is_(None),
+            StaffSession.id != (keep or 0),
+        )
         .values(revoked_at=now)
     )
     return done.rowcount
+
+
+async def open_sessions(session: AsyncSession, *, now: datetime, policy: Policy) -> dict[int, int]:
+    """How many sessions each staff member has that would still let them in, by staff id."""
+    idle = timedelta(minutes=policy.handoff.session_idle_minutes)
+    found = await session.execute(
+        select(StaffSession.staff_id, func.count())
+        .where(StaffSession.revoked_at.is_(None), StaffSession.last_seen_at > now - idle)
+        .group_by(StaffSession.staff_id)
+    )
+    return {staff_id: count for staff_id, count in found.all()}
