@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.db.models import AuditEvent, StaffSession
-from bot.policy import load_policy
+from bot.policy import Policy, load_policy
 from bot.settings import load_settings
 from bot.staff.accounts import disable_staff
 from bot.web.app import make_web_app
@@ -59,9 +59,11 @@ async def admin_probe(request: web.Request) -> web.Response:
     return web.Response(text="admins only")
 
 
-def _app(sessions, clock: Clock, **settings: object) -> web.Application:
+def _app(
+    sessions, clock: Clock, policy: Policy | None = None, **settings: object
+) -> web.Application:
     console = make_console_app(
-        Console(sessions, load_settings(**settings), load_policy(), clock, senders={})
+        Console(sessions, load_settings(**settings), policy or load_policy(), clock, senders={})
     )
     console.router.add_route("*", "/probe", probe)
     console.router.add_get("/admin", admin_probe)

@@ -55,7 +55,7 @@ def console_of(request: web.Request) -> Console:
 
 def make_console_app(console: Console) -> web.Application:
     """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
-    from bot.web.console import actions, auth, canned, conversation, messages, queue
+    from bot.web.console import actions, auth, canned, conversation, messages, policy, queue, team
 
     console.feed = Feed(console.sessions)
     app = web.Application(middlewares=[auth.middleware])
@@ -74,6 +74,8 @@ def make_console_app(console: Console) -> web.Application:
     conversation.add_routes(app)
     canned.add_routes(app)
     messages.add_routes(app)
+    team.add_routes(app)
+    policy.add_routes(app)
     actions.add_routes(app)
     app.on_cleanup.append(_stop_feed)
     return app
