@@ -83,6 +83,10 @@ async def test_an_admin_edits_stage_mid_in_chinese_publishes_and_reverts(
     await expect(grace.locator("#bubble")).to_contain_text("我们希望能帮您一起解决")
     await expect(grace.locator("#checks")).to_have_text("Every check passes: it can go live.")
 
+    # A phrase on a later line is marked where it is (the browser sends line breaks as CRLF).
+    await type_text(grace, "{{ first_name }}，您好！\n\n{{ accounts_block }}\n\n" + THREAT)
+    await expect(grace.locator("#backdrop mark.tone")).to_have_text("起诉")
+
     # The preview follows the typing, rendered in Chinese for the sample debtor.
     await type_text(grace, SHIPPED.replace("我们希望能帮您一起解决。", THREAT))
     await expect(grace.locator("#bubble")).to_contain_text(THREAT)

@@ -53,6 +53,13 @@ def console_of(request: web.Request) -> Console:
     return request.config_dict[CONSOLE]
 
 
+def typed(form: Mapping[str, object], name: str) -> str:
+    """A form field as the person typed it. Browsers send a textarea's line breaks as CRLF; what
+    is checked, stored and sent has LF only, so positions found in it are positions in the
+    editor too."""
+    return str(form.get(name, "")).replace("\r\n", "\n")
+
+
 def make_console_app(console: Console) -> web.Application:
     """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
     from bot.web.console import actions, auth, canned, conversation, messages, policy, queue, team

@@ -11,7 +11,7 @@ from bot.compliance.records import audit
 from bot.db.models import CannedReply, Debtor, HandoffTicket
 from bot.handoff import canned
 from bot.i18n import SUPPORTED_LOCALES
-from bot.web.console import console_of
+from bot.web.console import console_of, typed
 from bot.web.console.auth import require_role, signed, staff_actor
 
 
@@ -50,7 +50,7 @@ async def save(request: web.Request) -> web.Response:
     """Add or change a canned reply; a mistake in its text is shown, nothing is lost."""
     console, staff = console_of(request), signed(request)
     form = await request.post()
-    fields = {k: str(form.get(k, "")) for k in ("title", "locale", "body", "id")}
+    fields = {k: typed(form, k) for k in ("title", "locale", "body", "id")}
     reply_id = int(fields["id"]) if fields["id"].isdigit() else None
     try:
         async with console.sessions.begin() as s:

@@ -24,7 +24,7 @@ from bot.money import format_money
 from bot.policy.window import zone_clock
 from bot.services import agent
 from bot.staff.sessions import Signed
-from bot.web.console import console_of
+from bot.web.console import console_of, typed
 from bot.web.console.auth import error_page, require_role, signed
 
 MAX_REPLY = 4096
@@ -163,7 +163,7 @@ async def reply(request: web.Request) -> web.Response:
     """Send the agent's text to the debtor through the bot, if the rules allow it now."""
     console, staff = console_of(request), signed(request)
     form = await request.post()
-    text = str(form.get("text", ""))
+    text = typed(form, "text")
     result = await agent.send_reply(
         console.sessions, console.senders, ticket_id=_id(request), staff_id=staff.id, text=text,
         now=console.clock(), policy=console.policy, creditor=console.settings.creditor_name,
@@ -212,7 +212,7 @@ async def resolve(request: web.Request) -> web.Response:
     """Close the ticket with an outcome and a note; the bot takes the chat back."""
     console, staff = console_of(request), signed(request)
     form = await request.post()
-    outcome, text = str(form.get("outcome", "")), str(form.get("note", "")).strip()
+    outcome, text = str(form.get("outcome", "")), typed(form, "note").strip()
     if outcome not in claims.OUTCOMES:
         return await answer(request, False, "Choose an outcome.")
     try:

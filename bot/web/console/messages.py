@@ -19,7 +19,7 @@ from bot.templates import versions
 from bot.templates.catalog import MESSAGES
 from bot.templates.checks import Finding
 from bot.templates.store import forget_cached_templates
-from bot.web.console import Console, console_of
+from bot.web.console import Console, console_of, typed
 from bot.web.console.auth import require_role, signed
 from bot.web.console.telegram_view import message_html
 
@@ -221,7 +221,7 @@ async def preview(request: web.Request) -> web.Response:
     """The text being typed, rendered and checked (the editor asks as the admin types)."""
     key, locale = _target(request)
     form = await request.post()
-    body = str(form.get("body", ""))[: MAX_BODY + 1]
+    body = typed(form, "body")[: MAX_BODY + 1]
     console = console_of(request)
     async with console.sessions() as s:
         shown = await _render_preview(s, console, key, locale, body, str(form.get("debtor", "")))
@@ -239,7 +239,7 @@ async def save(request: web.Request) -> web.Response:
     key, locale = _target(request)
     console, staff = console_of(request), signed(request)
     form = await request.post()
-    body = str(form.get("body", "")).replace("\r\n", "\n")
+    body = typed(form, "body")
     comment = str(form.get("comment", ""))
     based = str(form.get("based_on", ""))
     based_on = int(based) if based.isdigit() else None

@@ -52,7 +52,7 @@ def _plural(n: float, one: str, many: str | None = None) -> str:
 
 
 def dpd_range(stage: Stage) -> str:
-    """A stage's days past due in words: ``3 days to 1 day before the due date``, ``6–18 days late``."""
+    """A stage's days past due in words, e.g. ``6–18 days late``."""
     start, end = stage.from_dpd, stage.to_dpd
     if end < 0:
         return f"{_plural(-start, 'day')} to {_plural(-end, 'day')} before the due date"

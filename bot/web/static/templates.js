@@ -82,7 +82,8 @@
       ? data.findings.map((f) => '<li class="finding" data-check="' + escapeHtml(f.check) + '">' + where(f) + escapeHtml(f.message) + "</li>").join("")
       : '<li class="pass">Every check passes: it can go live.</li>';
     const verdict = document.getElementById("verdict");
-    verdict.textContent = data.findings.length ? data.findings.length + " problem(s) to fix before it can go live" : "";
+    const count = data.findings.length;
+    verdict.textContent = count ? count + (count === 1 ? " problem" : " problems") + " to fix before it can go live" : "";
     paint();
   }
 
