@@ -4,7 +4,9 @@
 
 Starts `nudgebot sandbox` on a temporary SQLite file, waits for the sample debtors who ask for a
 person, signs in as the demo agent in Debian's Chromium, claims the oldest ticket, answers it,
-and saves docs/console-queue.png and docs/console-conversation.png.
+and saves docs/console-queue.png and docs/console-conversation.png; then signs in as the demo
+admin, types a threat into stage_mid to show the editor's checks, and saves
+docs/console-template-editor.png, docs/console-staff.png and docs/console-policy.png.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,12 +48,7 @@ async def main() -> None:
                 browser = await pw.chromium.launch(
                     executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
                 )
-                page = await (await browser.new_context(viewport=SIZE)).new_page()
-                user, password, _, _ = DEMO_STAFF[0]
-                await page.goto(f"{process.web_url}/console/")
-                await page.get_by_label("Username").fill(user)
-                await page.get_by_label("Password").fill(password)
-                await page.get_by_role("button", name="Sign in").click()
+                page = await signed_in(browser, process.web_url, DEMO_STAFF[0])
                 await expect(page.locator("#queue-rows tr")).to_have_count(2)
                 await page.screenshot(path=str(DOCS / "console-queue.png"))
                 await (
@@ -77,8 +74,41 @@ async def main() -> None:
                 await expect(page.locator(".item.note")).to_have_count(1)
                 await page.get_by_text("Record a repayment plan").click()
                 await page.screenshot(path=str(DOCS / "console-conversation.png"))
+                await admin_pages(await signed_in(browser, process.web_url, DEMO_STAFF[1]))
                 await browser.close()
-    print("saved docs/console-queue.png and docs/console-conversation.png")
+    print("saved docs/console-{queue,conversation,template-editor,staff,policy}.png")
+
+
+async def signed_in(browser: Browser, web_url: str, staff: tuple[str, str, str, str]) -> Page:
+    """A new browser signed in to the console as one of the sandbox's staff."""
+    page = await (await browser.new_context(viewport=SIZE)).new_page()
+    user, password, _, _ = staff
+    await page.goto(f"{web_url}/console/")
+    await page.get_by_label("Username").fill(user)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Queue")).to_be_visible()
+    return page
+
+
+async def admin_pages(page: Page) -> None:
+    """The admin's pages: the editor refusing a threat, staff, policy."""
+    await page.get_by_role("link", name="Templates").click()
+    await page.get_by_role("link", name="Edit stage_mid in en").click()
+    text = page.get_by_label("Text", exact=True)
+    body = await text.input_value()
+    await text.fill(
+        body.replace(
+            "please tell us what is happening.",
+            "please tell us what is happening. Otherwise we will take legal action.",
+        )
+    )
+    await expect(page.locator("#checks")).to_contain_text("legal action")
+    await page.screenshot(path=str(DOCS / "console-template-editor.png"))
+    await page.get_by_role("link", name="Staff").click()
+    await page.screenshot(path=str(DOCS / "console-staff.png"))
+    await page.get_by_role("link", name="Policy").click()
+    await page.screenshot(path=str(DOCS / "console-policy.png"))
 
 
 if __name__ == "__main__":
