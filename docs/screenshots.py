@@ -66,7 +66,9 @@ async def main() -> None:
                 server.send_text(
                     SANDBOX_BOT, carlos, "A plan over three months would really help."
                 )
-                await expect(page.locator(".item.debtor .bubble").last).to_contain_text("three months")
+                await expect(page.locator(".item.debtor .bubble").last).to_contain_text(
+                    "three months"
+                )
                 await page.get_by_label("Reply", exact=True).fill(
                     "Said she starts a new job in January"
                 )

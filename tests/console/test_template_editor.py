@@ -171,3 +171,14 @@ async def test_a_preview_for_a_real_debtor_uses_their_file(console: Console):
     await grace.get_by_label("Preview for the debtor with reference").fill("D-404")
     await grace.get_by_role("button", name="Preview for them").click()
     await expect(grace.locator("#notes")).to_contain_text("No debtor has the reference “D-404”")
+
+
+async def test_a_variable_clicked_is_inserted_at_the_cursor_and_previewed(console: Console):
+    grace = await console.signed_in("grace")
+    await grace.goto(console.url + "templates/verified/en")
+    text = grace.get_by_label("Text", exact=True)
+    await text.fill("Thank you, . You are verified.")
+    await text.evaluate("area => { area.focus(); area.setSelectionRange(11, 11); }")
+    await grace.get_by_role("button", name="first_name", exact=True).click()
+    await expect(text).to_have_value("Thank you, {{ first_name }}. You are verified.")
+    await expect(grace.locator("#bubble")).to_contain_text("Thank you, Alice. You are verified.")
