@@ -13,7 +13,9 @@ can make something big or slow is bounded *before* the work is done:
   ``MAX_INT_BITS`` for whole numbers); ``%`` formatting and ``str.format`` are not offered;
 - only a short list of filters and of plain methods of text, lists and dicts;
 - per render, at most ``MAX_ITERATIONS`` loop turns, ``MAX_OUTPUT`` characters of output and
-  ``DEADLINE_SECONDS`` of time.
+  ``DEADLINE_SECONDS`` of processor time. The time is the rendering thread's own
+  (``time.thread_time``), not the clock on the wall: a busy machine, another process or a
+  thread holding the GIL never makes a good template fail, which would fail a reminder.
 
 A refusal is a ``SecurityError`` (a ``TemplateError``), turned into a ``RenderError`` with the
 template's line by ``bot.templates.renderer``.
@@ -86,7 +88,7 @@ class _Budget:
     """What one render may still spend."""
 
     def __init__(self, seconds: float | None = DEADLINE_SECONDS) -> None:
-        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.deadline = None if seconds is None else time.thread_time() + seconds
         self.iterations = 0
         self.output = 0
 
@@ -98,7 +100,7 @@ class _Budget:
             self.check_time()
 
     def check_time(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and time.thread_time() > self.deadline:
             raise SecurityError(
                 f"rendering would take longer than {DEADLINE_SECONDS:g} s; simplify the template"
             )
