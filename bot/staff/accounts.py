@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
 from bot.db.models import StaffUser
-from bot.staff.passwords import hash_password_async, verify_password_async
+from bot.staff.passwords import hash_password_async
 from bot.staff.sessions import revoke_all
 
 USERNAME = re.compile(r"[a-z0-9._-]{3,64}")
@@ -202,30 +202,3 @@ async def reset_password(
     password = generate_password()
     staff, ended = await set_password(session, username, password, now=now, actor=actor)
     return staff, password, ended
-
-
-async def change_own_password(
-    session: AsyncSession,
-    staff_id: int,
-    current: str,
-    new: str,
-    *,
-    now: datetime,
-    keep_session: int,
-) -> int:
-    """A staff member's own change: the current password must match and the new one differ
-    and be long enough; every other session of theirs ends. The number ended."""
-    staff = await session.get(StaffUser, staff_id)
-    if staff is None or staff.disabled_at is not None:
-        raise StaffError("this account cannot be changed")
-    if not await verify_password_async(staff.password_hash, current):
-        raise StaffError("the current password is not right; nothing was changed")
-    check_password(new)
-    if new == current:
-        raise StaffError("the new password is the same as the current one")
-    staff.password_hash = await hash_password_async(new)
-    staff.updated_at = now
-    ended = await revoke_all(session, staff.id, now=now, keep=keep_session)
-    actor = actor_of(staff.id)
-    audit(session, None, "staff_password_changed", actor=actor, at=now, detail=actor)
-    return ended

@@ -1,4 +1,5 @@
-"""Signing in: the password checked, failures counted, an account locked after too many."""
+"""Signing in: the password checked, failures counted, an account locked after too many; the
+same for a staff member changing their own password."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.compliance.records import audit
 from bot.db.models import StaffUser
 from bot.policy import Policy
-from bot.staff.accounts import actor_of, find_staff
+from bot.staff.accounts import StaffError, actor_of, check_password, find_staff
 from bot.staff.passwords import (
     dummy_hash,
     hash_password_async,
     needs_rehash,
     verify_password_async,
 )
+from bot.staff.sessions import revoke_all
 
 ANONYMOUS = "anonymous"
 
@@ -78,6 +80,44 @@ async def authenticate(
     staff.updated_at = now
     audit(session, None, "staff_signed_in", actor=actor, at=now, detail=_from(source))
     return staff
+
+
+async def change_own_password(
+    session: AsyncSession,
+    staff_id: int,
+    current: str,
+    new: str,
+    *,
+    now: datetime,
+    policy: Policy,
+    keep_session: int,
+) -> int:
+    """A staff member's own change: the current password must match (a wrong one counts as a
+    failed sign-in, so a borrowed session cannot guess it) and the new one differ and be long
+    enough; every other session of theirs ends. The number ended. StaffError says what is
+    wrong; commit even then, so that a wrong password stays counted and audited (nothing else
+    is written before a refusal)."""
+    staff = await session.get(StaffUser, staff_id)
+    if staff is None or staff.disabled_at is not None:
+        raise StaffError("this account cannot be changed")
+    actor = actor_of(staff.id)
+    if staff.locked_until is not None and staff.locked_until > now:
+        raise StaffError(
+            f"too many wrong passwords; try again after {staff.locked_until:%H:%M} UTC"
+        )
+    if not await verify_password_async(staff.password_hash, current):
+        _failed(session, actor, "wrong current password when changing it", None, now)
+        await _count_failure(session, staff, now, policy)
+        raise StaffError("the current password is not right; nothing was changed")
+    check_password(new)
+    if new == current:
+        raise StaffError("the new password is the same as the current one")
+    staff.password_hash = await hash_password_async(new)
+    staff.failed_logins = 0
+    staff.updated_at = now
+    ended = await revoke_all(session, staff.id, now=now, keep=keep_session)
+    audit(session, None, "staff_password_changed", actor=actor, at=now, detail=actor)
+    return ended
 
 
 async def _count_failure(

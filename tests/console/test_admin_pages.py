@@ -233,6 +233,27 @@ async def test_staff_change_their_own_password_and_stay_signed_in_here_only(admi
     assert await _audit(sessions, "staff_password_changed") == [(grace, grace)]
 
 
+async def test_guessing_the_current_password_locks_like_failed_sign_ins(admin, sessions):
+    new = "a much longer secret"
+    for _ in range(5):
+        status, _, page = await _post(
+            admin, "/console/account/password", current="a guess, wrong", new=new, again=new
+        )
+        assert status == 400 and "The current password is not right" in page
+    status, _, page = await _post(
+        admin, "/console/account/password", current=PASSWORD, new=new, again=new
+    )
+    assert status == 400 and "Too many wrong passwords; try again after 09:15 UTC." in page
+    async with browser(admin) as other:
+        assert (await _sign_in(other, "grace"))[0] == 401
+    grace = f"staff:{await _id(sessions, 'grace')}"
+    failed = [detail for _, detail in await _audit(sessions, "staff_sign_in_failed")]
+    assert failed[:5] == ["wrong current password when changing it"] * 5
+    assert failed[5].startswith("locked until 2026-11-02T09:15:00+00:00")  # the other browser
+    assert [actor for actor, _ in await _audit(sessions, "staff_locked")] == [grace]
+    assert await _audit(sessions, "staff_password_changed") == []
+
+
 async def test_the_staff_list_shows_status_last_sign_in_and_open_sessions(admin, sessions):
     async with sessions.begin() as s:
         await create_staff(s, "dave", PASSWORD, "agent", now=T0, actor="test")

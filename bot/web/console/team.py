@@ -18,7 +18,6 @@ from bot.staff.accounts import (
     MIN_PASSWORD,
     Role,
     StaffError,
-    change_own_password,
     create_staff,
     disable_staff,
     enable_staff,
@@ -27,6 +26,7 @@ from bot.staff.accounts import (
     reset_password,
 )
 from bot.staff.sessions import open_sessions
+from bot.staff.signin import change_own_password
 from bot.web.console import console_of
 from bot.web.console.auth import require_role, signed, staff_actor
 
@@ -192,13 +192,18 @@ async def change_password(request: web.Request) -> web.Response:
     current, new, again = (str(form.get(k, "")) for k in ("current", "new", "again"))
     if new != again:
         return _own_page(request, status=400, error="The two new passwords differ.")
-    try:
-        async with console.sessions.begin() as s:
+    async with console.sessions.begin() as s:
+        try:
             ended = await change_own_password(
-                s, me.id, current, new, now=console.clock(), keep_session=me.session_id
-            )
-    except StaffError as exc:
-        return _own_page(request, status=400, error=_sentence(exc))
+                s, me.id, current, new, now=console.clock(), policy=console.policy,
+                keep_session=me.session_id,
+            )  # fmt: skip
+        except StaffError as exc:
+            refused = _sentence(exc)  # committed all the same: a wrong password stays counted
+        else:
+            refused = None
+    if refused is not None:
+        return _own_page(request, status=400, error=refused)
     others = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
     return _own_page(request, done=f"Your password is changed.{others}")
 
