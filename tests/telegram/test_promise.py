@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from bot.app import running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
-from bot.db.models import Account, Debtor, DialogueState, Promise, RepaymentPlan
+from bot.db.models import Account, ContactLog, Debtor, DialogueState, Promise, RepaymentPlan
 from bot.policy import load_policy
 from bot.services.payments import record_payments
 from tests.telegram.conftest import ALICE, BOT, WANG, World
@@ -82,6 +82,24 @@ async def test_promise_in_english_with_a_typed_date_and_amount(world: World):
     async with world.sessions() as s:
         state = (await s.execute(select(DialogueState))).scalar_one()
     assert (state.flow, state.step) == (None, None)
+    # Every message written from a template names it and its version in the contact log; the
+    # steps' questions are short labels, not templates.
+    async with world.sessions() as s:
+        sent = (
+            await s.execute(
+                select(ContactLog.template_key, ContactLog.template_version, ContactLog.text)
+                .where(ContactLog.direction == "out")
+                .order_by(ContactLog.id)
+            )
+        ).all()
+    named = {key: version for key, version, _ in sent if key is not None}
+    assert {"link_greeting", "verified", "promise_confirmed"} <= set(named)
+    assert set(named.values()) == {0}
+    for key, _, text in sent:
+        if text.startswith("Thank you, Alice. Your promise is recorded"):
+            assert key == "promise_confirmed"
+        if text == "Which account is your promise for?":
+            assert key is None
 
 
 async def test_promise_in_chinese_with_a_quick_pick_and_the_full_amount(world: World):
