@@ -163,6 +163,31 @@ async def test_wang_answers_a_question_in_chinese(sandbox: Sandbox):
     await expect(chat).to_contain_text("¥5,600.00", timeout=SLOW)
     await expect(message).to_have_value("")
     await sandbox.shoot(page, "phone-wang")
+    assert await chinese_renders(page.locator(".bubble", has_text="¥5,600.00").last), (
+        "Chinese is drawn as boxes: the machine lacks a CJK font (apt-get install fonts-noto-cjk)"
+    )
+
+
+# Two different characters drawn in the page's font: without a font that has them, both are the
+# same empty box (what the browser draws for a missing glyph), and so is a code point no font has.
+DRAW = r"""(el) => {
+  const family = getComputedStyle(el).fontFamily;
+  const draw = (text) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = 64;
+    const ctx = canvas.getContext("2d");
+    ctx.font = "48px " + family;
+    ctx.fillText(text, 4, 52);
+    return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(",");
+  };
+  return [draw("您"), draw("款"), draw("\u{10FFFD}")];
+}"""
+
+
+async def chinese_renders(bubble) -> bool:
+    """Whether Chinese text in this element is drawn as glyphs, not boxes."""
+    nin, kuan, missing = await bubble.evaluate(DRAW)
+    return len({nin, kuan, missing}) == 3
 
 
 async def test_a_wrong_phone_from_the_menu_is_refused_politely(sandbox: Sandbox):
