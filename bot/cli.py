@@ -1,4 +1,5 @@
-"""The ``nudgebot`` command line: database, imports and (later) running the bot."""
+"""The ``nudgebot`` command line: running the bot or its offline sandbox, the database, imports,
+reminders, links, tickets and staff accounts."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
 from bot.db import migrate
 from bot.db.base import utcnow
-from bot.db.engine import create_engine, session_factory
+from bot.db.engine import (
+    UNREACHABLE_ERRORS,
+    DatabaseUnreachable,
+    create_engine,
+    session_factory,
+    unreachable,
+)
 from bot.linking.tokens import issue_links
 from bot.policy import PolicyError, load_policy
 from bot.reminders.dispatcher import Dispatcher
@@ -134,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "staff":
             return asyncio.run(cli_staff.run(args, settings))
         path: Path = args.file
+        if path.is_dir():
+            print(f"nudgebot: {path} is a folder; give the path of a CSV file", file=sys.stderr)
+            return EXIT_CANNOT_RUN
         if not path.is_file():
             print(f"nudgebot: {path}: no such file", file=sys.stderr)
             return EXIT_CANNOT_RUN
@@ -143,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             disable=None if size >= PROGRESS_FROM_BYTES else True,
         ) as bar:  # fmt: skip
             return asyncio.run(_import(args, settings, bar.update))
-    except (SettingsError, PolicyError, migrate.SchemaOutOfDate, PortInUse) as exc:
+    except (
+        SettingsError, PolicyError, migrate.SchemaOutOfDate, PortInUse, DatabaseUnreachable
+    ) as exc:  # fmt: skip
         print(f"nudgebot: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
@@ -154,12 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    if args.db_command == "upgrade":
-        migrate.upgrade(settings.database_url, args.revision)
-    elif args.db_command == "current":
-        migrate.current(settings.database_url)
-    else:
-        migrate.revision(settings.database_url, args.message)
+    try:
+        if args.db_command == "upgrade":
+            migrate.upgrade(settings.database_url, args.revision)
+        elif args.db_command == "current":
+            migrate.current(settings.database_url)
+        else:
+            migrate.revision(settings.database_url, args.message)
+    except UNREACHABLE_ERRORS as exc:
+        raise unreachable(settings.database_url, exc) from None
     return EXIT_OK
 
 
@@ -256,10 +271,18 @@ async def _export_links(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def rows_with_errors(report: ImportReport) -> str:
+    """``3 rows with errors (7 problems)``: a row may have several problems."""
+    rows = len({error.line for error in report.errors})
+    problems = len(report.errors)
+    said = f"{rows} row{'s' if rows != 1 else ''} with errors"
+    return said if problems == rows else f"{said} ({problems} problems)"
+
+
 def _print_report(kind: str, report: ImportReport, report_path: Path | None) -> None:
     print(
         f"{kind}: {report.created} new, {report.updated} updated, {report.unchanged} unchanged,"
-        f" {len(report.errors)} row(s) with errors"
+        f" {rows_with_errors(report)}"
     )
     for error in report.errors[:SHOWN_ERRORS]:
         print(f"  {error}", file=sys.stderr)

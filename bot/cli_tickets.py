@@ -22,7 +22,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listing = tickets.add_parser("list", help="print the ticket queue, oldest first")
     listing.add_argument(
         "--status",
-        choices=[*TicketStatus, STATUS_ALL],
+        choices=[*(status.value for status in TicketStatus), STATUS_ALL],
         default=None,
         help="only tickets in this status (default: open and claimed)",
     )

@@ -34,6 +34,8 @@ def to_minor(text: str, currency: str, *, allow_zero: bool = False) -> int:
     precision = get_currency_precision(currency)
     scaled = value.scaleb(precision)
     if scaled != scaled.to_integral_value():
+        if precision == 0:
+            raise MoneyError(f"{raw}: {currency} has no decimal places")
         raise MoneyError(f"{raw} has more than {precision} decimal places for {currency}")
     return int(scaled)
 

@@ -15,7 +15,7 @@ def test_clean_file_exits_0(cli_env, tmp_path, capsys):
     path = write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + GOOD)
     assert main(["import", "accounts", str(path)]) == 0
     assert capsys.readouterr().out == (
-        "accounts: 1 new, 0 updated, 0 unchanged, 0 row(s) with errors\n"
+        "accounts: 1 new, 0 updated, 0 unchanged, 0 rows with errors\n"
     )
 
 
@@ -27,7 +27,7 @@ def test_row_errors_exit_1_and_go_to_the_report(cli_env, tmp_path, capsys):
 
     out, err = capsys.readouterr()
     assert status == 1
-    assert out == "accounts: 1 new, 0 updated, 0 unchanged, 1 row(s) with errors\n"
+    assert out == "accounts: 1 new, 0 updated, 0 unchanged, 1 row with errors\n"
     assert err == "  line 3, column amount_due: -1 must be greater than zero\n"
     with report.open(newline="") as handle:
         assert list(csv.reader(handle)) == [
@@ -56,6 +56,6 @@ def test_payments_command_reports_counts(cli_env, tmp_path, capsys):
     assert main(["import", "payments", str(payments)]) == 0
     assert main(["import", "payments", str(payments)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "payments: 1 new, 0 updated, 0 unchanged, 0 row(s) with errors",
-        "payments: 0 new, 0 updated, 1 unchanged, 0 row(s) with errors",
+        "payments: 1 new, 0 updated, 0 unchanged, 0 rows with errors",
+        "payments: 0 new, 0 updated, 1 unchanged, 0 rows with errors",
     ]

@@ -142,7 +142,7 @@ def _row(**overrides: str) -> str:
         (
             {"currency": "JPY", "amount_due": "100.5"},
             "amount_due",
-            "100.5 has more than 0 decimal places for JPY",
+            "100.5: JPY has no decimal places",
         ),
         ({"amount_due": "1,200"}, "amount_due", None),
         ({"due_date": "31/12/2026"}, "due_date", "31/12/2026 is not a date like 2026-12-31"),

@@ -65,7 +65,7 @@ def _rows(
     except StopIteration:
         raise CsvFileError("the file is empty: expected a header row") from None
     except csv.Error as exc:
-        raise CsvFileError(f"line 1: the header row cannot be read ({exc})") from None
+        raise CsvFileError(f"line 1: the header row cannot be read: {_csv_problem(exc)}") from None
     if 1 in bad_lines:
         raise CsvFileError(f"line 1: {bad_lines[1]}; save the file as UTF-8")
     columns = [name.strip().lstrip("\ufeff").lower() for name in header]
@@ -85,7 +85,7 @@ def _rows(
             return
         except csv.Error as exc:
             last_line = reader.line_num
-            yield RowError(first_line, None, f"the row cannot be read as CSV ({exc})")
+            yield RowError(first_line, None, f"the row cannot be read: {_csv_problem(exc)}")
             continue
         last_line = reader.line_num
         encoding_problem = next(
@@ -106,6 +106,16 @@ def _rows(
             yield CsvRow(first_line, {k: v for k, v in values.items() if k in known})
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    """What Python's csv module reports, in the words of someone who saved a sheet."""
+    said = str(exc)
+    if said.startswith("new-line character seen in unquoted field"):
+        return "a line break inside a field that is not in quotes"
+    if "NUL" in said:
+        return "it holds binary data (a NUL byte)"
+    return said
+
+
 def _decoded_lines(
     stream: BinaryIO, bad_lines: dict[int, str], on_bytes: Callable[[int], None] | None
 ) -> Iterator[str]:
@@ -114,6 +124,10 @@ def _decoded_lines(
         if on_bytes is not None:
             on_bytes(len(raw))
         if number == 1:
+            if b"\x00" in raw[:4096] and not any(raw.startswith(bom) for bom in _BOMS):
+                raise CsvFileError(
+                    "this is not a CSV file but binary data; export the sheet as CSV (UTF-8)"
+                )
             for bom, name in _BOMS.items():
                 if raw.startswith(bom):
                     bad_lines[1] = f"the file is {name}, not UTF-8"

@@ -1,1 +1,1 @@
-"""Compliance: the record of every contact, the audit trail, and (later) windows, caps, holds."""
+"""Compliance: the record of every contact, the audit trail and opting out."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -101,3 +103,39 @@ async def retrying(
             if attempt == 2 or not (exc.connection_invalidated or isinstance(exc, also)):
                 raise
     raise AssertionError("unreachable")
+
+
+class DatabaseUnreachable(Exception):
+    """The database named by the settings cannot be opened; the message says what to do."""
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnreachable:
+    """Say in one line why the database at ``url`` cannot be opened (never its password)."""
+    parts = make_url(url)
+    if parts.get_backend_name() == "sqlite":
+        path = Path(parts.database or "")
+        if parts.database and not path.parent.exists():
+            return DatabaseUnreachable(
+                f"cannot open the SQLite database {path}: the folder {path.parent} does not"
+                " exist; create it or set NUDGEBOT_DATABASE_URL to another path"
+            )
+        return DatabaseUnreachable(f"cannot open the SQLite database {path}: {_reason(exc)}")
+    where = f"{parts.host or 'localhost'}:{parts.port or 5432}"
+    check = "check NUDGEBOT_DATABASE_URL"
+    if isinstance(exc, ConnectionRefusedError):
+        why = f"cannot reach PostgreSQL at {where}: connection refused (is the server running?)"
+    elif isinstance(exc, socket.gaierror):
+        why = f"cannot reach PostgreSQL: no host called {parts.host!r} is known"
+    else:
+        why = f"cannot use PostgreSQL at {where}, database {parts.database!r}: {_reason(exc)}"
+    return DatabaseUnreachable(f"{why}; {check}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what the driver said."""
+    said = str(getattr(exc, "orig", None) or exc).strip()
+    return said.splitlines()[0] if said else type(exc).__name__
+
+
+# What the first connection raises when the database cannot be opened.
+UNREACHABLE_ERRORS = (OSError, DBAPIError)

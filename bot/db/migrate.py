@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.db.engine import UNREACHABLE_ERRORS, unreachable
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -67,7 +69,10 @@ async def ensure_schema(engine: AsyncEngine, database_url: str) -> None:
     Upgrading a database that already holds data is left to ``nudgebot db upgrade`` so that it
     happens when an operator chooses (after a backup), not as a side effect of an import.
     """
-    current_rev = await schema_revision(engine)
+    try:
+        current_rev = await schema_revision(engine)
+    except UNREACHABLE_ERRORS as exc:
+        raise unreachable(database_url, exc) from None
     if current_rev is None:
         await asyncio.to_thread(upgrade, database_url)
     elif current_rev != head_revision():

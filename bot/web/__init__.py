@@ -1,1 +1,1 @@
-"""The aiohttp web server: health, the Telegram webhook, and (later) the console and JSON API."""
+"""The aiohttp web server: health, the Telegram webhook, the JSON API and the console."""
