@@ -21,6 +21,7 @@ from bot.channels.telegram.application import build_application
 from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.reach import check_bot_api, wait_for_bot_api
 from bot.channels.telegram.webhook import add_webhook_route
 from bot.conversation.replies import ReplySweeper
 from bot.db import migrate
@@ -51,6 +52,10 @@ class PortInUse(Exception):
     """The web server's address is taken; the message says which and what to set."""
 
 
+class StoppedWaiting(Exception):
+    """Asked to stop while still waiting for the Bot API to answer."""
+
+
 @asynccontextmanager
 async def running(
     settings: Settings,
@@ -58,8 +63,11 @@ async def running(
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: ChatRateLimiter | None = None,
     reminders: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[Running]:
-    """Start everything; on exit stop intake first, let in-flight updates finish, then close."""
+    """Start everything; on exit stop intake first, let in-flight updates finish, then close.
+    The Bot API must answer first: once (BotApiUnreachable), or, given ``stop``, with a try
+    again after every failure until it does or ``stop`` is set (StoppedWaiting)."""
     settings.require("bot_token")
     policy = load_policy(settings.policy_file)
     webhook = bool(settings.webhook_url)
@@ -99,6 +107,14 @@ async def running(
                 " set NUDGEBOT_WEB_PORT to a free port"
             ) from None
         web_url = f"http://{settings.web_host}:{runner.addresses[0][1]}"
+        try:
+            if stop is None:
+                await check_bot_api(telegram.bot, settings)
+            elif not await wait_for_bot_api(telegram.bot, settings, stop):
+                raise StoppedWaiting
+        except BaseException:
+            await runner.cleanup()
+            raise
         async with telegram:
             await telegram.start()
             ticker, poller = None, None
@@ -159,7 +175,13 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running(settings) as process:
-        print(f"nudgebot is running; web server on {process.web_url} (Ctrl+C stops)", flush=True)
-        await stop.wait()
-        print("nudgebot: stopping, finishing work in progress…", flush=True)
+    try:
+        async with running(settings, stop=stop) as process:
+            print(
+                f"nudgebot is running; web server on {process.web_url} (Ctrl+C stops)",
+                flush=True,
+            )
+            await stop.wait()
+            print("nudgebot: stopping, finishing work in progress…", flush=True)
+    except StoppedWaiting:
+        print("nudgebot: stopped before Telegram answered", flush=True)

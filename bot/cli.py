@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from telegram.ext import ExtBot
 from tqdm import tqdm
 
 from bot import cli_staff, cli_tickets
@@ -21,6 +20,7 @@ from bot.accounts.importer import ImportReport, import_accounts
 from bot.app import PortInUse, serve
 from bot.channels.telegram.links import bot_username, deep_link
 from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.reach import BotApiUnreachable, check_bot_api, standalone_bot
 from bot.channels.telegram.sender import TelegramSender
 from bot.db import migrate
 from bot.db.base import utcnow
@@ -34,7 +34,7 @@ from bot.db.engine import (
 from bot.linking.tokens import issue_links
 from bot.policy import PolicyError, load_policy
 from bot.reminders.dispatcher import Dispatcher
-from bot.sandbox.launch import remove_sqlite_file, serve_sandbox
+from bot.sandbox.launch import SANDBOX_CREDITOR, remove_sqlite_file, serve_sandbox
 from bot.services.cycle import run_cycle
 from bot.services.payments import import_payments
 from bot.settings import Settings, SettingsError, load_settings
@@ -47,7 +47,7 @@ SANDBOX_DATABASE = "sqlite+aiosqlite:///./nudgebot-sandbox.db"
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="nudgebot", description=__doc__)
+    parser = argparse.ArgumentParser(prog="nudgebot", description=__doc__.replace("``", ""))
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
@@ -128,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "sandbox":
             configure_logging()
-            sandbox_settings = settings.model_copy(update={"database_url": args.database_url})
+            update: dict[str, object] = {"database_url": args.database_url}
+            if "creditor_name" not in settings.model_fields_set:
+                update["creditor_name"] = SANDBOX_CREDITOR
+            sandbox_settings = settings.model_copy(update=update)
             remove_sqlite_file(args.database_url)
             asyncio.run(serve_sandbox(sandbox_settings, args.port))
             return EXIT_OK
@@ -154,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ) as bar:  # fmt: skip
             return asyncio.run(_import(args, settings, bar.update))
     except (
-        SettingsError, PolicyError, migrate.SchemaOutOfDate, PortInUse, DatabaseUnreachable
+        SettingsError, PolicyError, migrate.SchemaOutOfDate, PortInUse, DatabaseUnreachable,
+        BotApiUnreachable,
     ) as exc:  # fmt: skip
         print(f"nudgebot: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
@@ -220,14 +224,13 @@ async def _remind(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await migrate.ensure_schema(engine, settings.database_url)
         sessions = session_factory(engine)
-        root = settings.telegram_api_url
-        bot = ExtBot(
-            settings.bot_token.get_secret_value(),
-            base_url=f"{root}/bot",
-            rate_limiter=ChatRateLimiter(
+        bot = standalone_bot(
+            settings,
+            ChatRateLimiter(
                 policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
             ),
         )
+        await check_bot_api(bot, settings)
         async with bot:
             dispatcher = Dispatcher(
                 sessions, TelegramSender(bot, sessions, clock=lambda: at), policy,

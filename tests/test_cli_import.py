@@ -36,6 +36,18 @@ def test_row_errors_exit_1_and_go_to_the_report(cli_env, tmp_path, capsys):
         ]
 
 
+def test_the_summary_counts_rows_with_errors_and_their_problems(cli_env, tmp_path, capsys):
+    worse = "ACC-3,D-3,Cy Park,+14155550134,en,Mars/Olympus,USD,-1,someday,,\n"
+    path = write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + GOOD + BAD + worse)
+    assert main(["import", "accounts", str(path)]) == 1
+    out, err = capsys.readouterr()
+    problems = err.count("line 4, ")
+    assert problems >= 2, err
+    assert out == (
+        f"accounts: 1 new, 0 updated, 0 unchanged, 2 rows with errors ({problems + 1} problems)\n"
+    )
+
+
 def test_unreadable_file_exits_2_and_imports_nothing(cli_env, tmp_path, capsys):
     path = write_csv(tmp_path / "a.csv", "account_ref,amount\nA,1\n")
     assert main(["import", "accounts", str(path)]) == 2

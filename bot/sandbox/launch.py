@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,8 @@ from bot.staff.accounts import create_staff
 log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "100000:sandbox-token-not-a-secret"
 SANDBOX_BOT = "nudgebot_sandbox_bot"
+# The sample creditor the sandbox speaks for, unless NUDGEBOT_CREDITOR_NAME names one.
+SANDBOX_CREDITOR = "Acme Lending"
 SAMPLE_PORTFOLIO = Path(__file__).with_name("sample_portfolio.csv")
 FIRST_USER_ID = 10_001
 # Sample debtors already waiting for an agent when the sandbox starts (by persona index), and
@@ -192,10 +195,25 @@ async def serve_sandbox(settings: Settings, api_port: int) -> None:
             f"      {_credentials()}\n"
             f"  Local Bot API (Telegram):      {server.base_url}/bot<token>/<method>\n"
             f"  nudgebot web server:           {process.web_url}\n"
+            "  Send the reminders due at a moment of your choosing, from another terminal:\n"
+            f"      {_remind_command(settings, server.base_url)}\n"
             "Ctrl+C stops.",
             flush=True,
         )
         await stop.wait()
+
+
+def _remind_command(settings: Settings, api_url: str) -> str:
+    """``nudgebot remind --at`` against this sandbox: its database, token and Bot API."""
+    at = (utcnow() + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+    variables = {
+        "NUDGEBOT_DATABASE_URL": settings.database_url,
+        "NUDGEBOT_BOT_TOKEN": SANDBOX_TOKEN,
+        "NUDGEBOT_TELEGRAM_API_URL": api_url,
+        "NUDGEBOT_CREDITOR_NAME": settings.creditor_name,
+    }
+    assigned = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+    return f"{assigned} nudgebot remind --at {at.isoformat()}"
 
 
 def _credentials() -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Bot
-from telegram.error import TelegramError
-
+from bot.channels.telegram.reach import BotApiUnreachable, check_bot_api, standalone_bot
 from bot.settings import Settings, SettingsError
 
 
@@ -15,14 +13,10 @@ def deep_link(username: str, token: str) -> str:
 
 async def bot_username(settings: Settings) -> str:
     """Ask the Bot API who this bot is (getMe)."""
-    settings.require("bot_token")
-    root = settings.telegram_api_url
-    bot = Bot(settings.bot_token.get_secret_value(), base_url=f"{root}/bot")
+    bot = standalone_bot(settings)
     try:
-        async with bot:
-            return bot.username
-    except TelegramError as exc:
-        raise SettingsError(
-            f"cannot ask the Bot API at {root} for the bot's name ({type(exc).__name__});"
-            " check NUDGEBOT_BOT_TOKEN and NUDGEBOT_TELEGRAM_API_URL, or pass --bot-username"
-        ) from None
+        await check_bot_api(bot, settings)
+    except BotApiUnreachable as exc:
+        raise SettingsError(f"{exc}, or pass --bot-username") from None
+    async with bot:
+        return bot.username
