@@ -13,7 +13,7 @@ from bot.dialogues.engine import Turn, arg_int, flow_account
 from bot.dialogues.parsing import amount_example, currency_marks, parse_user_amount
 from bot.dialogues.registry import Command, Dialogue, MenuButton, Words
 from bot.money import MoneyError, to_minor
-from bot.promises.agreements import make_plan, needs_review, plan_schedule
+from bot.promises.agreements import installments_for, make_plan, needs_review, plan_schedule
 
 FLOW = "plan"
 ACCOUNT, COUNT, CONFIRM = "account", "count", "confirm"
@@ -143,18 +143,25 @@ async def on_text(turn: Turn, text: str) -> None:
         )
         await prompt(turn)
         return
-    count = max(turn.policy.plans.min_installments, -(-account.amount_due_minor // each))
+    count = max(
+        turn.policy.plans.min_installments, installments_for(account.amount_due_minor, each)
+    )
     if count > MAX_REVIEWABLE:
         turn.say(turn._(labels.PLAN_TOO_MANY, count=MAX_REVIEWABLE))
         await prompt(turn)
         return
-    turn.goto(FLOW, CONFIRM, account_id=account.id, count=min(count, account.amount_due_minor))
+    turn.goto(
+        FLOW, CONFIRM, account_id=account.id, count=min(count, account.amount_due_minor),
+        each=each,
+    )  # fmt: skip
     await prompt(turn)
 
 
 def _parts(turn: Turn, account: Account) -> list[tuple[date, int]]:
-    count = turn.state.data["count"]
-    return plan_schedule(turn.policy, account.amount_due_minor, count, turn.today)
+    data = turn.state.data
+    return plan_schedule(
+        turn.policy, account.amount_due_minor, data["count"], turn.today, data.get("each")
+    )
 
 
 async def _confirm(turn: Turn) -> None:

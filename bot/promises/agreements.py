@@ -83,20 +83,33 @@ async def make_promise(
     return promise
 
 
-def schedule(total: int, count: int, first: date, every_days: int) -> Schedule:
-    """Equal installments (the first ones carry the remainder), ``every_days`` apart."""
-    base, extra = divmod(total, count)
-    return [
-        (first + timedelta(days=every_days * i), base + (1 if i < extra else 0))
-        for i in range(count)
-    ]
+def schedule(
+    total: int, count: int, first: date, every_days: int, each: int | None = None
+) -> Schedule:
+    """``count`` installments ``every_days`` apart: equal ones (the first carry the remainder),
+    or, given what the debtor can pay ``each`` time, that much each time and the rest last
+    (12 of $100.00 and $34.50 for $1,234.50), when ``count`` is what that takes."""
+    if each is not None and each * (count - 1) < total <= each * count:
+        amounts = [each] * (count - 1) + [total - each * (count - 1)]
+    else:
+        base, extra = divmod(total, count)
+        amounts = [base + (1 if i < extra else 0) for i in range(count)]
+    return [(first + timedelta(days=every_days * i), amount) for i, amount in enumerate(amounts)]
 
 
-def plan_schedule(policy: Policy, total: int, count: int, today: date) -> Schedule:
-    """The installments of a plan of ``count`` agreed on ``today``, as the policy spaces them."""
+def installments_for(total: int, each: int) -> int:
+    """How many installments of at most ``each`` pay ``total``."""
+    return -(-total // each)
+
+
+def plan_schedule(
+    policy: Policy, total: int, count: int, today: date, each: int | None = None
+) -> Schedule:
+    """The installments of a plan of ``count`` agreed on ``today``, as the policy spaces them
+    (of ``each`` but the last, when the debtor said what they can pay each time)."""
     plans = policy.plans
     first = today + timedelta(days=plans.first_due_in_days)
-    return schedule(total, count, first, plans.every_days)
+    return schedule(total, count, first, plans.every_days, each)
 
 
 def needs_review(policy: Policy, count: int) -> bool:

@@ -24,6 +24,18 @@ def test_a_schedule_is_equal_installments_with_the_remainder_first():
     ]
 
 
+def test_what_the_debtor_can_pay_each_time_is_each_installment_and_the_rest_comes_last():
+    parts = schedule(123_450, 13, date(2026, 12, 10), 30, each=10_000)
+    assert [amount for _, amount in parts] == [10_000] * 12 + [3_450]
+    assert [amount for _, amount in schedule(20_000, 2, date(2026, 12, 10), 30, each=10_000)] == [
+        10_000, 10_000,
+    ]  # fmt: skip
+    # More installments than the amount needs (the policy's minimum): equal ones instead.
+    assert [amount for _, amount in schedule(5_000, 2, date(2026, 12, 10), 30, each=8_000)] == [
+        2_500, 2_500,
+    ]  # fmt: skip
+
+
 def test_a_schedule_of_one_installment_is_the_whole_amount():
     assert schedule(999, 1, date(2026, 12, 10), 30) == [(date(2026, 12, 10), 999)]
 

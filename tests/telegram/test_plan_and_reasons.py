@@ -38,14 +38,19 @@ async def test_a_longer_plan_goes_to_review(world: World):
     n = await verify(world, ALICE, "D-001", "1001")
     await press(world, ALICE, "Propose a plan", expect=n + 1)
     await press(world, ALICE, "ACC-1002 · $89.99", expect=n + 2)
-    texts = await world.say(ALICE, "$10", expect=n + 3)
+    texts = await world.say(ALICE, "$10 a month", expect=n + 3)
     assert "a person from our team will review it" in texts[-1]
+    # What she can pay each time, and the rest at the end: 8 of $10.00 and one of $9.99.
+    assert texts[-1].count("$10.00") == 8 and texts[-1].count("$9.99") == 1
     texts = await press(world, ALICE, "Confirm", expect=n + 4)
     assert texts[-1].startswith(
         "Thank you, Alice. We have sent your proposed plan (9 payments) to a member of our team"
     )
     async with world.sessions() as s:
-        assert (await s.execute(select(RepaymentPlan.status))).scalar_one() == "review"
+        plan = (await s.execute(select(RepaymentPlan))).scalar_one()
+        await s.refresh(plan, ["installments"])
+    assert plan.status == "review"
+    assert [i.amount_minor for i in plan.installments] == [1000] * 8 + [999]
     assert await tickets(world) == [(["plan_review"], "open")]
 
 
