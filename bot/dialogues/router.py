@@ -3,6 +3,7 @@ the dialogues that declared them (``registry``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
@@ -23,6 +24,7 @@ from bot.dialogues.engine import (
     load_state,
     split_data,
 )
+from bot.dialogues.home import menu_buttons
 from bot.policy import Policy
 
 UNRECOGNISED_BEFORE_HELP = 3
@@ -93,6 +95,7 @@ class Dialogues:
             turn.goto(None, None)
             await turn.say_template("deceased_ack")
             return turn.replies
+        state_flow = state.flow
         if idle_for(state, now, self.policy):
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_TIMED_OUT))
@@ -110,7 +113,21 @@ class Dialogues:
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_GONE))
             await turn.home()
+        await self._menu_after_flow(turn, was_in=state_flow)
         return turn.replies
+
+    async def _menu_after_flow(self, turn: Turn, was_in: str | None) -> None:
+        """A flow that ended with a message and nothing to press leaves the menu under that
+        message, so the debtor always has the next step in reach."""
+        last = turn.replies[-1] if turn.replies else None
+        if was_in is None or turn.state.flow is not None or last is None or last.buttons:
+            return
+        if last.reply_keyboard is not None:
+            return
+        rows = menu_buttons(
+            turn.debtor, await turn.open_accounts(), self.settings.payment_url_template
+        )
+        turn.replies[-1] = replace(last, buttons=rows)
 
     async def _current(self, turn: Turn) -> None:
         """Show where the chat stands: the flow's question, or the menu."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -143,14 +144,31 @@ async def test_bad_dates_and_amounts_get_polite_answers_and_store_nothing(world:
 async def test_a_stale_button_says_so_and_shows_the_current_step(world: World):
     n = await verify(world, ALICE, "D-001", "1001")
     await press(world, ALICE, "Promise to pay", expect=n + 1)
-    await press(world, ALICE, "ACC-1001 · $1,234.50", expect=n + 2)
-    # The account question's buttons are still on screen; pressing one now is stale.
-    texts = await press(world, ALICE, "ACC-1002 · $89.99", expect=n + 4)
+    question = world.sandbox.bot_messages(BOT, ALICE["id"])[-1]
+    data = {
+        b["text"]: b["callback_data"]
+        for row in question["reply_markup"]["inline_keyboard"]
+        for b in row
+    }
+    # Two presses on the account question before the first is answered (two taps, or two
+    # devices): the second no longer applies once the first moved the conversation on.
+    for label in ("ACC-1001 · $1,234.50", "ACC-1002 · $89.99"):
+        world.sandbox.press_button(BOT, ALICE, question["message_id"], data[label])
+    texts = await world.texts(ALICE, n + 4)
     assert texts[-2] == (
         "That button belongs to an earlier message and no longer applies."
         " Here is where we are now."
     )
     assert texts[-1].startswith("When can you pay?")
+    # The answered question loses its buttons; the question now asked keeps its own.
+    for _ in range(100):
+        if world.sandbox.bot_messages(BOT, ALICE["id"])[n]["reply_markup"] is None:
+            break
+        await asyncio.sleep(0.05)
+    messages = world.sandbox.bot_messages(BOT, ALICE["id"])
+    assert messages[n]["message_id"] == question["message_id"]
+    assert messages[n]["reply_markup"] is None
+    assert messages[-1]["reply_markup"]["inline_keyboard"]
 
 
 async def test_an_idle_flow_starts_over_politely(world: World):

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from telegram import Bot, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackContext,
@@ -127,10 +128,17 @@ async def on_text(update: Update, context: BotContext) -> None:
 
 
 async def on_callback(update: Update, context: BotContext) -> None:
-    """A button press: answered at once, then handled like any other input."""
+    """A button press: answered at once, then handled like any other input; then the pressed
+    message loses its buttons, as they are answered (a press that still arrives from another
+    device is told that things have changed)."""
     query = update.callback_query
     await query.answer()
     await _handle(update, context, Input("button", data=query.data or ""))
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except TelegramError as exc:
+        # Gone, too old to edit, or its buttons removed already: nothing to undo.
+        log.info("the pressed message keeps its buttons (%s)", type(exc).__name__)
 
 
 async def on_other(update: Update, context: BotContext) -> None:
