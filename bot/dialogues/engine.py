@@ -71,6 +71,8 @@ class Turn:
     policy: Policy
     settings: Settings
     replies: list[OutMessage] = field(default_factory=list)
+    # Set by a flow that ended in an agreement: the menu goes under its last message.
+    menu_after: bool = False
 
     @property
     def _(self) -> Callable[..., str]:
@@ -123,6 +125,13 @@ class Turn:
                 template_version=rendered.version,
             )
         )  # fmt: skip
+
+    def offer_menu(self) -> None:
+        """End this turn with the menu under its last message: a promise, a plan or a pause is
+        agreed, and the debtor should have the next step in reach. Not after a dispute, a
+        complaint, a death or a request for a person: buttons to pay would read as pressure
+        there, or disclose the debt to someone else."""
+        self.menu_after = True
 
     def goto(self, flow: str | None, step: str | None, **data: Any) -> None:
         """Move to a step (``flow=None`` leaves any flow); ``data`` replaces the flow data."""

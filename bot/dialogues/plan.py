@@ -179,6 +179,7 @@ async def _confirm(turn: Turn) -> None:
         await turn.say_template("plan_review", answer_by=answer_by, **context)
     else:
         await turn.say_template("plan_confirmed", **context)
+    turn.offer_menu()
 
 
 DIALOGUE = Dialogue(

@@ -219,6 +219,7 @@ async def _confirm(turn: Turn) -> None:
         promised_date=promised,
         broken_after=promised + timedelta(days=turn.policy.promises.grace_days),
     )
+    turn.offer_menu()
 
 
 def _date_buttons(turn: Turn) -> list[list[Button]]:

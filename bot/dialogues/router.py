@@ -95,7 +95,6 @@ class Dialogues:
             turn.goto(None, None)
             await turn.say_template("deceased_ack")
             return turn.replies
-        state_flow = state.flow
         if idle_for(state, now, self.policy):
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_TIMED_OUT))
@@ -113,16 +112,14 @@ class Dialogues:
             turn.goto(None, None)
             turn.say(turn._(labels.FLOW_GONE))
             await turn.home()
-        await self._menu_after_flow(turn, was_in=state_flow)
+        await self._menu_after(turn)
         return turn.replies
 
-    async def _menu_after_flow(self, turn: Turn, was_in: str | None) -> None:
-        """A flow that ended with a message and nothing to press leaves the menu under that
-        message, so the debtor always has the next step in reach."""
+    async def _menu_after(self, turn: Turn) -> None:
+        """The menu under the last message of a flow that asked for it (``Turn.offer_menu``),
+        unless that message has buttons or a keyboard of its own."""
         last = turn.replies[-1] if turn.replies else None
-        if was_in is None or turn.state.flow is not None or last is None or last.buttons:
-            return
-        if last.reply_keyboard is not None:
+        if not turn.menu_after or last is None or last.buttons or last.reply_keyboard:
             return
         rows = menu_buttons(
             turn.debtor, await turn.open_accounts(), self.settings.payment_url_template

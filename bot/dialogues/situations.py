@@ -97,6 +97,7 @@ async def on_button(turn: Turn, action: str) -> None:
         audit(turn.session, turn.debtor.id, "hardship_pause", actor="debtor", at=turn.now,
               detail=f"until {until}")  # fmt: skip
         await turn.say_template("hardship_paused", until=until)
+        turn.offer_menu()
     elif reason == "long":
         turn.say(
             _(labels.LONG_OPTIONS),

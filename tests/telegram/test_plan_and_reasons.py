@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.db.models import Account, Debtor, HandoffTicket, RepaymentPlan
 from tests.telegram.conftest import ALICE, WANG, World
-from tests.telegram.test_promise import press, verify
+from tests.telegram.test_promise import buttons, press, verify
 
 pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
 
@@ -51,6 +51,7 @@ async def test_a_longer_plan_goes_to_review(world: World):
         await s.refresh(plan, ["installments"])
     assert plan.status == "review"
     assert [i.amount_minor for i in plan.installments] == [1000] * 8 + [999]
+    assert "What I owe" in buttons(world, ALICE)
     assert await tickets(world) == [(["plan_review"], "open")]
 
 
@@ -61,6 +62,8 @@ async def test_can_pay_soon_pauses_reminders(world: World):
     await press(world, ALICE, "I can pay, but not yet", expect=n + 2)
     texts = await press(world, ALICE, "Pause reminders for 30 days", expect=n + 3)
     assert texts[-1].startswith("Thank you for telling us, Alice. We have paused our reminders")
+    # The pause is agreed: the menu is under it, for whatever comes next.
+    assert {"Pay ACC-1001", "What I owe", "Talk to a person"} <= set(buttons(world, ALICE))
     async with world.sessions() as s:
         debtor = (await s.execute(select(Debtor).where(Debtor.debtor_ref == "D-001"))).scalar_one()
     assert debtor.hardship_until is not None

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date
 from sqlalchemy import select, update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.app import make_dispatcher, running
 from bot.channels.telegram.ratelimit import ChatRateLimiter
@@ -731,12 +732,27 @@ async def test_a_reason_a_person_must_handle(wang: Chat, menu, reason, ack, tick
     assert ((await wang_row(wang.world)).deceased_at is not None) == (ticket == "deceased")
     assert ("delay_reason", ticket) in await audit_trail(wang.world)
     assert (await state_of(wang.world)).flow is None
+    # No buttons to pay under a dispute, a complaint or a reported death.
+    assert wang.buttons() == []
 
 
 async def test_after_a_reported_death_nothing_about_the_debt_is_said(wang: Chat):
+    summary = wang.world.sandbox.bot_messages(BOT, WANG["id"])[-1]
+    owed = next(
+        b["callback_data"]
+        for row in summary["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "我的欠款"
+    )
     await wang.press("我暂时无法还款")
     await wang.press("账户持有人已去世")
     assert await wang.say("我还欠多少钱？") == [DECEASED_ACK]
+    # A button still on an older message (a reminder's, say), pressed now.
+    older = InlineKeyboardMarkup([[InlineKeyboardButton("我的欠款", callback_data=owed)]])
+    await wang.world.process.telegram.bot.send_message(
+        WANG["id"], "（较早的消息）", reply_markup=older
+    )
+    wang.seen += 1
     assert await wang.press("我的欠款") == [DECEASED_ACK]
     assert await wang.say("/promise") == [DECEASED_ACK]
     assert await tickets(wang.world) == [(["deceased"], "open")]
