@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # Methods that put something in front of a person; everything else goes straight through.
 _LIMITED_PREFIXES = ("send", "edit", "copy", "forward")
+# Taking the buttons off an answered message shows nothing new: it keeps to the bot's overall
+# rate but does not hold back the chat's next message.
+_NOT_PACED_IN_CHAT = frozenset({"editMessageReplyMarkup"})
 
 
 class ChatRateLimiter(BaseRateLimiter[int]):
@@ -54,7 +57,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
     ) -> Any:
         """Wait for this chat's and the bot's next free slot, send, and retry after a 429."""
         limited = endpoint.startswith(_LIMITED_PREFIXES)
-        chat_id = data.get("chat_id")
+        chat_id = None if endpoint in _NOT_PACED_IN_CHAT else data.get("chat_id")
         for attempt in range(self.max_retries + 1):
             if limited:
                 await self._wait_turn(chat_id)
