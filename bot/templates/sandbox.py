@@ -23,6 +23,7 @@ template's line by ``bot.templates.renderer``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -299,7 +300,13 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
     # -- rendering -------------------------------------------------------------------------
 
     def render(self, template: Any, context: dict[str, Any]) -> str:
-        """Render with a fresh budget, streaming so that output over the limit stops at once."""
+        """Render with a fresh budget, streaming so that output over the limit stops at once.
+
+        The garbage collector waits meanwhile: a collection walks every object of the process
+        (tens to hundreds of ms in a big one) and would be charged to whichever template
+        happened to be rendering; a render's own allocations are bounded above."""
+        collecting = gc.isenabled()
+        gc.disable()
         token = _budget.set(_Budget())
         try:
             budget = _spend()
@@ -310,6 +317,8 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
             return "".join(parts)
         finally:
             _budget.reset(token)
+            if collecting:
+                gc.enable()
 
     @staticmethod
     def _finalize(value: Any) -> Any:

@@ -3,6 +3,7 @@ without allocating what was asked for; the bot's own templates render as before.
 
 from __future__ import annotations
 
+import gc
 import time
 import tracemalloc
 
@@ -118,3 +119,31 @@ def test_what_messages_need_still_works():
     assert render_body("k", body, "en", context) == (
         "1. A-1 $1.50, 2. A-2 $10.00 = $11.50 · Ann, Bo · 21! · Late · Ada · 3"
     )
+
+
+def test_a_render_is_never_charged_for_collecting_the_whole_process_garbage():
+    from bot.templates import sandbox
+    from bot.templates.catalog import MESSAGES
+    from bot.templates.renderer import default_body
+
+    body, context = (
+        default_body("accounts_block", "en"),
+        MESSAGES["accounts_block"].largest_sample(),
+    )
+    render_body("accounts_block", body, "en", context)  # compiled, Babel's data loaded
+    during: list[int] = []
+
+    def watch(phase: str, info: dict) -> None:
+        if phase == "start" and sandbox._budget.get() is not None:
+            during.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(watch)
+    gc.set_threshold(1)  # a collection at nearly every allocation
+    try:
+        render_body("accounts_block", body, "en", context)
+        collecting_after = gc.isenabled()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(watch)
+    assert during == [] and collecting_after
