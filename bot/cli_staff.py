@@ -29,6 +29,7 @@ from bot.staff.accounts import (
     get_staff,
     list_staff,
     set_password,
+    status_of,
 )
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -164,8 +165,7 @@ def table(rows: Sequence[StaffUser], now: datetime) -> list[str]:
 
 
 def _status(staff: StaffUser, now: datetime) -> str:
-    if staff.disabled_at is not None:
-        return "disabled"
-    if staff.locked_until is not None and staff.locked_until > now:
+    status = status_of(staff, now)
+    if status == "locked":
         return f"locked until {staff.locked_until:%Y-%m-%d %H:%M}"
-    return "active"
+    return status

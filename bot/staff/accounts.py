@@ -61,6 +61,18 @@ def check_password(password: str) -> None:
         raise StaffError(f"the password must be at least {MIN_PASSWORD} characters long")
 
 
+def is_locked(staff: StaffUser, now: datetime) -> bool:
+    """Whether too many failed sign-ins lock the account at ``now``."""
+    return staff.locked_until is not None and staff.locked_until > now
+
+
+def status_of(staff: StaffUser, now: datetime) -> str:
+    """``disabled``, ``locked`` or ``active``, as the console and the command line show it."""
+    if staff.disabled_at is not None:
+        return "disabled"
+    return "locked" if is_locked(staff, now) else "active"
+
+
 async def find_staff(session: AsyncSession, username: str) -> StaffUser | None:
     """The staff member with this username (any case), or None."""
     found = await session.execute(

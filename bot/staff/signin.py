@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.compliance.records import audit
 from bot.db.models import StaffUser
 from bot.policy import Policy
-from bot.staff.accounts import StaffError, actor_of, check_password, find_staff
+from bot.staff.accounts import StaffError, actor_of, check_password, find_staff, is_locked
 from bot.staff.passwords import (
     dummy_hash,
     hash_password_async,
@@ -61,7 +61,7 @@ async def authenticate(
         _failed(session, ANONYMOUS, "unknown username", source, now)
         return Refused(Reason.UNKNOWN)
     actor = actor_of(staff.id)
-    if staff.locked_until is not None and staff.locked_until > now:
+    if is_locked(staff, now):
         await verify_password_async(dummy_hash(), password)
         _failed(session, actor, f"locked until {staff.locked_until.isoformat()}", source, now)
         return Refused(Reason.LOCKED, staff.locked_until)
@@ -101,7 +101,7 @@ async def change_own_password(
     if staff is None or staff.disabled_at is not None:
         raise StaffError("this account cannot be changed")
     actor = actor_of(staff.id)
-    if staff.locked_until is not None and staff.locked_until > now:
+    if is_locked(staff, now):
         raise StaffError(
             f"too many wrong passwords; try again after {staff.locked_until:%H:%M} UTC"
         )

@@ -7,8 +7,9 @@ back from the browser's cache.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -24,6 +25,7 @@ from bot.staff.accounts import (
     generate_password,
     list_staff,
     reset_password,
+    status_of,
 )
 from bot.staff.sessions import open_sessions
 from bot.staff.signin import change_own_password
@@ -57,14 +59,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/account/password", change_password)
 
 
-def _status(staff: StaffUser, now: datetime) -> str:
-    if staff.disabled_at is not None:
-        return "disabled"
-    if staff.locked_until is not None and staff.locked_until > now:
-        return "locked"
-    return "active"
-
-
 async def _render(
     request: web.Request,
     *,
@@ -82,7 +76,7 @@ async def _render(
     name = next((r.display_name for r in rows if str(r.id) == request.query.get("who")), None)
     context = {
         "nav": "staff",
-        "rows": [{"row": r, "status": _status(r, now), "live": live.get(r.id, 0)} for r in rows],
+        "rows": [{"row": r, "status": status_of(r, now), "live": live.get(r.id, 0)} for r in rows],
         "roles": list(Role),
         "handed": handed,
         "error": error,
@@ -128,32 +122,30 @@ async def _target(request: web.Request) -> StaffUser:
     return staff
 
 
-@require_role("admin")
-async def disable(request: web.Request) -> web.Response:
-    """Disable an account and end its sessions (not one's own, not the last admin)."""
+async def _switch(
+    request: web.Request, done: str, change: Callable[..., Awaitable[object]]
+) -> web.Response:
+    """Disable or enable the account in the address; the page says what happened or why not."""
     console, admin = console_of(request), signed(request)
     staff = await _target(request)
     try:
         async with console.sessions.begin() as s:
-            await disable_staff(
-                s, staff.username, now=console.clock(), actor=staff_actor(admin), by=admin.id
-            )
+            await change(s, staff.username, now=console.clock(), actor=staff_actor(admin))
     except StaffError as exc:
         return await _render(request, status=409, error=_sentence(exc))
-    raise web.HTTPSeeOther(f"/console/staff?done=disabled&who={staff.id}")
+    raise web.HTTPSeeOther(f"/console/staff?done={done}&who={staff.id}")
+
+
+@require_role("admin")
+async def disable(request: web.Request) -> web.Response:
+    """Disable an account and end its sessions (not one's own, not the last admin)."""
+    return await _switch(request, "disabled", partial(disable_staff, by=signed(request).id))
 
 
 @require_role("admin")
 async def enable(request: web.Request) -> web.Response:
     """Let a disabled account sign in again."""
-    console, admin = console_of(request), signed(request)
-    staff = await _target(request)
-    try:
-        async with console.sessions.begin() as s:
-            await enable_staff(s, staff.username, now=console.clock(), actor=staff_actor(admin))
-    except StaffError as exc:
-        return await _render(request, status=409, error=_sentence(exc))
-    raise web.HTTPSeeOther(f"/console/staff?done=enabled&who={staff.id}")
+    return await _switch(request, "enabled", enable_staff)
 
 
 @require_role("admin")
