@@ -39,6 +39,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # Statement parameters (what debtors wrote, names, phones) never appear in errors or logs.
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
+        # Said before any connection is tried: a failed first connect leaves aiosqlite's
+        # worker thread racing the closing event loop, which printed a traceback at exit.
+        folder = _missing_sqlite_folder(url)
+        if folder is not None:
+            raise unreachable(url, FileNotFoundError(folder))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -58,6 +63,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("server_settings", {}).setdefault("jit", "off")
     return create_async_engine(url, connect_args=connect_args, **kwargs)
+
+
+def _missing_sqlite_folder(url: str) -> Path | None:
+    """The folder a SQLite file would go in, if it does not exist (never for ``:memory:``)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    folder = Path(database).parent
+    return None if folder.exists() else folder
 
 
 def _sqlite_begin(connection: Any) -> None:
