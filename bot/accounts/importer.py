@@ -1,4 +1,11 @@
-"""Upserting portfolio and payment files into the database in batches, one transaction each."""
+"""Upserting portfolio and payment files into the database.
+
+A portfolio file is first copied, row by validated row, into temporary tables of the import's
+own connection (PostgreSQL: COPY; SQLite: batched inserts). Duplicates, changes, the accounts a
+full file leaves out and the phones it takes away are then found by set-based statements, a
+chunk of the file per transaction, so a million rows cost a few statements per chunk, a row
+that did not change is not written, and memory does not grow with the file.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import case, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from bot.accounts import staging
 from bot.accounts.csvfile import CsvRow, RowError, read_rows
 from bot.accounts.rows import (
     ACCOUNT_COLUMNS,
@@ -24,16 +32,12 @@ from bot.accounts.rows import (
     validate_payment,
 )
 from bot.db.engine import dialect_insert
-from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone, Payment
+from bot.db.models import Account, AccountStatus, AuditEvent, Payment
 from bot.money import MoneyError, to_minor
 
 T = TypeVar("T")
 # Told of the payment refs a transaction recorded and its instant, inside that transaction.
 OnRecorded = Callable[[AsyncSession, list[str], datetime], Awaitable[None]]
-BATCH = 2000
-_ACCOUNT_UPDATES = (
-    "debtor_id", "currency", "amount_due_minor", "due_date", "product", "status", "updated_at",
-)  # fmt: skip
 
 
 @dataclass
@@ -44,6 +48,12 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    phones_added: int = 0
+    # With a full file or replaced phones:
+    phones_removed: int = 0
+    verify_again: int = 0  # chats whose verifying phone is no longer the debtor's
+    withdrawn: int = 0
+    held: str | None = None  # why nothing was withdrawn or removed though asked
 
     @property
     def imported(self) -> int:
@@ -72,6 +82,41 @@ def _validated(
             yield result
 
 
+class FullFileRefused(Exception):
+    """A full file would withdraw more of the book than the limit; nothing was written."""
+
+    def __init__(self, missing: int, book: int, limit: float) -> None:
+        super().__init__(
+            f"this full file leaves out {missing:,} of the {book:,} open accounts"
+            f" ({missing / book:.0%}), more than the {limit:.0%} a full file may withdraw;"
+            " nothing was imported. Check that the file is the whole book, or run again with"
+            " --yes to withdraw them"
+        )
+
+
+@dataclass(frozen=True)
+class Book:
+    """How a portfolio file relates to what is loaded already."""
+
+    # The file is the whole book: open accounts it leaves out are withdrawn.
+    full: bool = False
+    # Each debtor's phones become exactly the file's (always so with ``full``).
+    replace_phones: bool = False
+    # Withdraw even when that is more than ``max_withdrawn`` of the open book.
+    confirmed: bool = False
+    max_withdrawn: float = 0.2
+
+
+# Told, inside the transaction that closed them, of each withdrawn (account id, debtor id, ref).
+OnWithdrawn = Callable[[AsyncSession, list[tuple[int, int, str]], datetime], Awaitable[None]]
+# Told of each (debtor id, phone) taken away; returns how many chats must verify again.
+OnPhonesRemoved = Callable[[AsyncSession, list[tuple[int, str]], datetime], Awaitable[int]]
+# Told of the stage ("reading", "saving") and the rows done in it so far.
+OnProgress = Callable[[str, int], object]
+STAGE_BATCH = 5000
+MERGE_CHUNK = 50_000
+
+
 async def import_accounts(
     sessions: async_sessionmaker[AsyncSession],
     path: Path,
@@ -79,123 +124,154 @@ async def import_accounts(
     on_bytes: Callable[[int], object] | None = None,
     *,
     clock: Callable[[], datetime],
+    book: Book = Book(),
+    on_withdrawn: OnWithdrawn | None = None,
+    on_phones_removed: OnPhonesRemoved | None = None,
+    on_progress: OnProgress | None = None,
 ) -> ImportReport:
-    """Upsert a portfolio file by ``account_ref``; debtors by ``debtor_ref``, phones added."""
+    """Upsert a portfolio file by ``account_ref``, debtors by ``debtor_ref``; add the file's
+    phones (or, with ``book.replace_phones`` or ``book.full``, make them the debtors' only
+    ones); with ``book.full``, withdraw the open accounts the file leaves out."""
     report = ImportReport()
-    seen: dict[str, int] = {}
-
-    def first_occurrence(row: CsvRow) -> AccountRow | list[RowError]:
-        result = validate_account(row, region)
-        if isinstance(result, AccountRow):
-            if result.account_ref in seen:
-                return [
-                    RowError(
-                        row.line,
-                        "account_ref",
-                        f"{result.account_ref} already appears on line {seen[result.account_ref]}",
-                    )
-                ]
-            seen[result.account_ref] = row.line
-        return result
-
-    rows = read_rows(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes)
-    for batch in _batches(_validated(rows, first_occurrence, report), BATCH):
-        async with sessions.begin() as session:
-            await _upsert_accounts(session, batch, report, clock())
+    progress = on_progress or (lambda stage, rows: None)
+    engine = sessions.kw["bind"]
+    async with engine.connect() as conn:
+        try:
+            await staging.create(conn)
+            await conn.commit()
+            unreadable = await _stage(conn, path, region, report, on_bytes, progress)
+            replace = book.replace_phones or book.full
+            if unreadable and (book.full or replace):
+                report.held = (
+                    f"{unreadable:,} row(s) could not be read at all, so no account was"
+                    " withdrawn and no phone removed; fix them and import the file again"
+                )
+            if book.full and not report.held:
+                missing, open_book = await staging.left_out(conn)
+                if missing and missing > book.max_withdrawn * open_book and not book.confirmed:
+                    raise FullFileRefused(missing, open_book, book.max_withdrawn)
+            await conn.rollback()
+            await _merge(conn, report, clock, progress)
+            async with conn.begin():
+                await staging.gather_phones(conn)
+                report.phones_added = await staging.add_phones(conn, clock())
+            if replace and not report.held:
+                async with conn.begin():
+                    now = clock()
+                    removed = await staging.remove_other_phones(conn)
+                    report.phones_removed = len(removed)
+                    if removed and on_phones_removed is not None:
+                        report.verify_again = await _told(conn, on_phones_removed, removed, now)
+            if book.full and not report.held:
+                async with conn.begin():
+                    now = clock()
+                    withdrawn = await staging.withdraw(conn, now)
+                    report.withdrawn = len(withdrawn)
+                    await _audit_withdrawn(conn, withdrawn, now)
+                    if withdrawn and on_withdrawn is not None:
+                        await _told(conn, on_withdrawn, withdrawn, now)
+        finally:
+            if conn.in_transaction():
+                await conn.rollback()
+            await staging.drop(conn)
+            await conn.commit()
+    report.errors.sort(key=lambda e: e.line)
     return report
 
 
-async def _upsert_accounts(
-    session: AsyncSession, batch: Sequence[AccountRow], report: ImportReport, now: datetime
+async def _stage(
+    conn: AsyncConnection, path: Path, region: str, report: ImportReport,
+    on_bytes: Callable[[int], object] | None, progress: OnProgress,
+) -> int:  # fmt: skip
+    """Copy the file's valid rows into the staging table; return how many rows could not be
+    read at all. Each batch is its own transaction, so SQLite's write lock is free between."""
+    kept: list[tuple[str, str]] = []
+    unreadable = 0
+
+    def validated(row: CsvRow | RowError) -> AccountRow | None:
+        nonlocal unreadable
+        if isinstance(row, RowError):
+            report.errors.append(row)
+            unreadable += 1
+            return None
+        result = validate_account(row, region)
+        if isinstance(result, list):
+            report.errors.extend(result)
+            kept.append((row.values.get("account_ref", ""), row.values.get("debtor_ref", "")))
+            return None
+        return result
+
+    done = 0
+    rows = read_rows(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes)
+    for batch in _batches(rows, STAGE_BATCH):
+        good = [r for r in map(validated, batch) if r is not None]
+        async with conn.begin():
+            await staging.load(conn, good)
+            await staging.keep(conn, kept)
+        kept.clear()
+        done += len(batch)
+        progress("reading", done)
+    async with conn.begin():
+        for line, ref, first in await staging.duplicates(conn):
+            report.errors.append(
+                RowError(line, "account_ref", f"{ref} already appears on line {first}")
+            )
+        await staging.index(conn)
+    return unreadable
+
+
+async def _merge(
+    conn: AsyncConnection, report: ImportReport, clock: Callable[[], datetime],
+    progress: OnProgress,
+) -> None:  # fmt: skip
+    """Debtors first (every account needs its debtor), then accounts, a chunk of lines per
+    transaction."""
+    low, high = await staging.span(conn, staging.STAGED)
+    await conn.rollback()
+    done = 0
+    for start in range(low, high, MERGE_CHUNK):
+        async with conn.begin():
+            await staging.merge_debtors(conn, start, start + MERGE_CHUNK, clock())
+    for start in range(low, high, MERGE_CHUNK):
+        async with conn.begin():
+            created, updated, unchanged = await staging.merge_accounts(
+                conn, start, start + MERGE_CHUNK, clock()
+            )
+        report.created += created
+        report.updated += updated
+        report.unchanged += unchanged
+        done += created + updated + unchanged
+        progress("saving", done)
+
+
+async def _told(
+    conn: AsyncConnection, hook: Callable[..., Awaitable[T]], items: Any, now: datetime
+) -> T:
+    """Run a hook of a higher layer in the connection's open transaction, through a session."""
+    session = AsyncSession(bind=conn, expire_on_commit=False)
+    try:
+        result = await hook(session, items, now)
+        await session.flush()
+        return result
+    finally:
+        await session.close()
+
+
+async def _audit_withdrawn(
+    conn: AsyncConnection, withdrawn: list[tuple[int, int, str]], now: datetime
 ) -> None:
-    debtors = {row.debtor_ref: row for row in batch}  # the last row of a debtor wins
-    stmt = dialect_insert(session, Debtor)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Debtor.debtor_ref],
-            set_={
-                name: stmt.excluded[name]
-                for name in ("full_name", "email", "locale", "timezone", "updated_at")
-            },
-        ),
-        [
-            {
-                "debtor_ref": r.debtor_ref,
-                "full_name": r.full_name,
-                "email": r.email,
-                "locale": r.locale,
-                "timezone": r.timezone,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for r in debtors.values()
-        ],
-    )
-    debtor_ids = dict(
-        (
-            await session.execute(
-                select(Debtor.debtor_ref, Debtor.id).where(Debtor.debtor_ref.in_(debtors))
-            )
-        ).all()
-    )
-    phones = {(debtor_ids[r.debtor_ref], r.phone_e164) for r in batch}
-    await session.execute(
-        dialect_insert(session, DebtorPhone).on_conflict_do_nothing(),
-        [{"debtor_id": d, "phone_e164": p, "created_at": now} for d, p in sorted(phones)],
-    )
-    existing = {
-        ref: (debtor_id, currency, amount, due, product, status)
-        for ref, debtor_id, currency, amount, due, product, status in (
-            await session.execute(
-                select(
-                    Account.account_ref,
-                    Account.debtor_id,
-                    Account.currency,
-                    Account.amount_due_minor,
-                    Account.due_date,
-                    Account.product,
-                    Account.status,
-                ).where(Account.account_ref.in_([r.account_ref for r in batch]))
-            )
-        ).all()
-    }
-    values = []
-    for r in batch:
-        new = (
-            debtor_ids[r.debtor_ref], r.currency, r.amount_due_minor, r.due_date, r.product,
-            AccountStatus.OPEN,
+    if withdrawn:
+        await conn.execute(
+            AuditEvent.__table__.insert(),
+            [
+                {
+                    "debtor_id": debtor_id, "kind": "account_withdrawn", "actor": "import",
+                    "detail": f"account {ref}: left out of a full portfolio file",
+                    "created_at": now,
+                }
+                for _, debtor_id, ref in withdrawn
+            ],
         )  # fmt: skip
-        old = existing.get(r.account_ref)
-        if old is None:
-            report.created += 1
-        elif old == new:
-            report.unchanged += 1
-            continue
-        else:
-            report.updated += 1
-        values.append(
-            {
-                "account_ref": r.account_ref,
-                "debtor_id": new[0],
-                "currency": r.currency,
-                "amount_due_minor": r.amount_due_minor,
-                "due_date": r.due_date,
-                "product": r.product,
-                "status": AccountStatus.OPEN,
-                "late_fee_waived": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    if values:
-        stmt = dialect_insert(session, Account)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Account.account_ref],
-                set_={name: stmt.excluded[name] for name in _ACCOUNT_UPDATES},
-            ),
-            values,
-        )
 
 
 async def import_payments(

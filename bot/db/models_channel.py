@@ -51,6 +51,9 @@ class ChannelLink(IdMixin, Base):
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     verify_method: Mapped[str | None] = mapped_column(String(16))  # "contact" or "knowledge"
+    # The debtor's phone (E.164) a shared contact matched; when an import takes it away from
+    # the debtor, the chat must verify again.
+    verified_phone: Mapped[str | None] = mapped_column(String(16))
     failed_attempts: Mapped[int] = mapped_column(Integer(), default=0)
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))

@@ -73,6 +73,9 @@ class Account(IdMixin, TimestampMixin, Base):
     dispute_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     late_fee_waived: Mapped[bool] = mapped_column(Boolean(), default=False)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why and when a CLOSED account was closed: "withdrawn" when a full file left it out.
+    closed_reason: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), sort_order=10)
 
     debtor: Mapped[Debtor] = relationship(back_populates="accounts")

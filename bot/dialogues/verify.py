@@ -118,7 +118,9 @@ class Verify:
             return await self._dead_link(s, link, chat)
         if contact_user_id is None or contact_user_id != chat.user_id:
             return await self._fail(s, link, token, now, "verify_not_own_contact")
-        if await self._phone_matches(s, link.debtor_id, phone):
+        matched = await self._matching_phone(s, link.debtor_id, phone)
+        if matched is not None:
+            link.verified_phone = matched
             return await self._verified(s, link, token, now, "contact")
         return await self._fail(s, link, token, now, "verify_failed")
 
@@ -160,6 +162,8 @@ class Verify:
         self, s: AsyncSession, link: ChannelLink, token: LinkToken, now: datetime, method: str
     ) -> Outcome:
         link.verified_at, link.verify_method, link.failed_attempts = now, method, 0
+        if method != "contact":
+            link.verified_phone = None
         token.used_at = now
         others = (
             await s.execute(
@@ -275,7 +279,8 @@ class Verify:
             )
         ).scalar_one_or_none()
 
-    async def _phone_matches(self, s: AsyncSession, debtor_id: int, phone: str) -> bool:
+    async def _matching_phone(self, s: AsyncSession, debtor_id: int, phone: str) -> str | None:
+        """The debtor's phone (E.164) that the shared number is, or None."""
         # Telegram sends numbers with or without the leading "+".
         digits = "+" + phone.strip().lstrip("+")
         try:
@@ -283,13 +288,13 @@ class Verify:
                 phonenumbers.parse(digits, None), phonenumbers.PhoneNumberFormat.E164
             )
         except phonenumbers.NumberParseException:
-            return False
+            return None
         found = await s.execute(
             select(DebtorPhone.id).where(
                 DebtorPhone.debtor_id == debtor_id, DebtorPhone.phone_e164 == e164
             )
         )
-        return found.first() is not None
+        return e164 if found.first() is not None else None
 
     async def _answer_matches(self, s: AsyncSession, debtor_id: int, answer: str) -> bool:
         refs = (
