@@ -8,7 +8,8 @@ import asyncio
 import csv
 import logging
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from bot import cli_staff, cli_tickets
 from bot.accounts.csvfile import CsvFileError
-from bot.accounts.importer import ImportReport, import_accounts
+from bot.accounts.importer import Book, FullFileRefused, ImportReport, OnProgress
 from bot.app import PortInUse, serve
 from bot.channels.telegram.links import bot_username, deep_link
 from bot.channels.telegram.ratelimit import ChatRateLimiter
@@ -37,6 +38,7 @@ from bot.reminders.dispatcher import Dispatcher
 from bot.sandbox.launch import SANDBOX_CREDITOR, remove_sqlite_file, serve_sandbox
 from bot.services.cycle import run_cycle
 from bot.services.payments import import_payments
+from bot.services.portfolio import import_portfolio
 from bot.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -72,6 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--report", type=Path, help="write every row error to this CSV (line,column,reason)"
         )
+        if name == "accounts":
+            sub.add_argument(
+                "--full", action="store_true",
+                help="the file is the whole book: open accounts it leaves out are withdrawn"
+                " (their promises and plans end, open tickets get a note); implies"
+                " --phones replace",
+            )  # fmt: skip
+            sub.add_argument(
+                "--phones", choices=("add", "replace"), default="add",
+                help="add the file's phones to each debtor's (default), or make them the only"
+                " ones: a chat verified with a removed phone must verify again",
+            )  # fmt: skip
+            sub.add_argument(
+                "--yes", action="store_true",
+                help="withdraw even when a full file leaves out more than --max-withdrawn",
+            )  # fmt: skip
+            sub.add_argument(
+                "--max-withdrawn", type=_percent, default=20, metavar="PERCENT",
+                help="share of the open book a full file may withdraw without --yes"
+                " (default 20)",
+            )  # fmt: skip
     commands.add_parser("run", help="run the bot and the web server until stopped")
     sandbox = commands.add_parser(
         "sandbox", help="try nudgebot offline: a local Telegram, sample debtors and a chat page"
@@ -155,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             total=size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
             disable=None if size >= PROGRESS_FROM_BYTES else True,
         ) as bar:  # fmt: skip
-            return asyncio.run(_import(args, settings, bar.update))
+            return asyncio.run(_import(args, settings, bar))
     except (
         SettingsError, PolicyError, migrate.SchemaOutOfDate, PortInUse, DatabaseUnreachable,
         BotApiUnreachable,
@@ -182,28 +205,58 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _import(
-    args: argparse.Namespace, settings: Settings, on_bytes: Callable[[int], object]
-) -> int:
+async def _import(args: argparse.Namespace, settings: Settings, bar: tqdm) -> int:
     path: Path = args.file
+    on_bytes, on_progress = bar.update, _rows_per_second(bar)
     engine = create_engine(settings.database_url)
     try:
         await migrate.ensure_schema(engine, settings.database_url)
         sessions = session_factory(engine)
+        policy = load_policy(settings.policy_file)
         if args.import_command == "accounts":
-            report = await import_accounts(
-                sessions, path, settings.default_region, on_bytes, clock=utcnow
-            )
+            book = Book(
+                full=args.full, replace_phones=args.phones == "replace", confirmed=args.yes,
+                max_withdrawn=args.max_withdrawn / 100,
+            )  # fmt: skip
+            report = await import_portfolio(
+                sessions, path, region=settings.default_region, policy=policy,
+                link_ttl=timedelta(days=settings.link_token_ttl_days), book=book,
+                on_bytes=on_bytes, on_progress=on_progress, clock=utcnow,
+            )  # fmt: skip
         else:
-            policy = load_policy(settings.policy_file)
             report = await import_payments(sessions, path, policy, on_bytes, clock=utcnow)
     except CsvFileError as exc:
         print(f"nudgebot: {path}: {exc}; nothing was imported", file=sys.stderr)
         return EXIT_CANNOT_RUN
+    except FullFileRefused as exc:
+        print(f"nudgebot: {path}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     finally:
         await engine.dispose()
-    _print_report(args.import_command, report, args.report)
+    _print_report(args.import_command, report, args.report, full=getattr(args, "full", False))
     return EXIT_ROWS_FAILED if report.errors else EXIT_OK
+
+
+def _rows_per_second(bar: tqdm) -> OnProgress:
+    """Show the stage and its rows per second beside the bar of bytes read."""
+    began: dict[str, float] = {}
+
+    def show(stage: str, rows: int) -> None:
+        elapsed = time.monotonic() - began.setdefault(stage, time.monotonic())
+        rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+        bar.set_postfix_str(f"{stage} {rows:,} rows{rate}")
+
+    return show
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage from 0 to 100")
+    return value
 
 
 def _instant(text: str) -> datetime:
@@ -282,11 +335,25 @@ def rows_with_errors(report: ImportReport) -> str:
     return said if problems == rows else f"{said} ({problems} problems)"
 
 
-def _print_report(kind: str, report: ImportReport, report_path: Path | None) -> None:
+def _print_report(
+    kind: str, report: ImportReport, report_path: Path | None, *, full: bool = False
+) -> None:
     print(
         f"{kind}: {report.created} new, {report.updated} updated, {report.unchanged} unchanged,"
         f" {rows_with_errors(report)}"
     )
+    if report.phones_removed:
+        print(
+            f"{kind}: phones {report.phones_added} added, {report.phones_removed} removed;"
+            f" {report.verify_again} chat(s) must verify again"
+        )
+    if full and not report.held:
+        print(
+            f"{kind}: {report.withdrawn} open account(s) left out of the full file were"
+            " withdrawn (no more reminders; a promise or plan on one ended, with a message)"
+        )
+    if report.held:
+        print(f"{kind}: {report.held}", file=sys.stderr)
     for error in report.errors[:SHOWN_ERRORS]:
         print(f"  {error}", file=sys.stderr)
     if len(report.errors) > SHOWN_ERRORS:

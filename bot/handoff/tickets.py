@@ -167,6 +167,20 @@ async def _check_parties(session: AsyncSession, debtor_id: int, account_id: int 
             raise TicketError(f"account {account_id} is not an account of debtor {debtor_id}")
 
 
+async def note_open_ticket(
+    session: AsyncSession, debtor_id: int, reason: str, note: str, *, now: datetime, actor: str
+) -> bool:
+    """Add a dated note to the debtor's open ticket, if they have one (True if so)."""
+    ticket = await _open_ticket_of(session, debtor_id)
+    if ticket is None:
+        return False
+    line = _note_line(now, actor, reason, note)
+    ticket.note = f"{ticket.note}\n{line}" if ticket.note else line
+    ticket.updated_at = now
+    publish(session, "ticket_changed", now=now, ticket_id=ticket.id, debtor_id=debtor_id)
+    return True
+
+
 async def _open_ticket_of(session: AsyncSession, debtor_id: int) -> HandoffTicket | None:
     # FOR UPDATE (PostgreSQL) keeps two joiners from overwriting each other's reasons; SQLite
     # transactions already hold the write lock from their start.

@@ -60,9 +60,10 @@ async def queue_message(
     template_key: str,
     dedupe_key: str,
     now: datetime,
-    **refs: int,
+    **refs: int | list[int],
 ) -> None:
-    """Queue one proactive message for the dispatcher, once per dedupe key, in the window."""
+    """Queue one proactive message for the dispatcher, once per dedupe key, in the window;
+    ``refs`` name what it is about (promise_id, installment_id or account_ids)."""
     clock = zone_clock(debtor.timezone, now, policy.window)
     not_before = clock.send_from if clock.plannable else clock.opens_at + timedelta(days=1)
     await session.execute(

@@ -133,6 +133,25 @@ async def compose_promise_message(
     )  # fmt: skip
 
 
+async def compose_withdrawal_message(
+    session: AsyncSession,
+    debtor: Debtor,
+    account_id: int,
+    agreement: str,
+    *,
+    creditor: str,
+    payment_url_template: str,
+) -> Composed:
+    """The account is no longer handled here, and what was agreed about it ("promise" or
+    "plan") has ended; a closed account gets no pay button."""
+    account = await session.get(Account, account_id)
+    context = {"account_ref": account.account_ref, "agreement": agreement}
+    return await _proactive(
+        session, debtor, "account_withdrawn", context, [account], kind="account_withdrawn",
+        creditor=creditor, payment_url_template=payment_url_template,
+    )  # fmt: skip
+
+
 async def installment_context(
     session: AsyncSession, installment: PlanInstallment, policy: Policy
 ) -> tuple[dict[str, Any], Account]:

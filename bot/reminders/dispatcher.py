@@ -45,6 +45,7 @@ from bot.reminders.compose import (
     compose_installment_message,
     compose_promise_message,
     compose_reminder,
+    compose_withdrawal_message,
 )
 from bot.reminders.holds import debtor_reason
 from bot.reminders.planner import candidates, stage_reminders
@@ -226,6 +227,12 @@ class Dispatcher:
                 if row.kind == "stage":
                     composed = await compose_reminder(
                         s, debtor, row.template_key, policy=self.policy, today=clock.local_date,
+                        creditor=self.creditor, payment_url_template=self.payment_url_template,
+                    )  # fmt: skip
+                elif row.kind == "account_withdrawn":
+                    composed = await compose_withdrawal_message(
+                        # The dedupe key is account_withdrawn:<promise or plan>:<its id>.
+                        s, debtor, row.account_ids[0], row.dedupe_key.split(":")[1],
                         creditor=self.creditor, payment_url_template=self.payment_url_template,
                     )  # fmt: skip
                 elif row.promise_id is not None:

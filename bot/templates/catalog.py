@@ -259,6 +259,14 @@ MESSAGES: dict[str, MessageSpec] = {
             proactive=True,
         ),
         _spec(
+            "account_withdrawn",
+            "The creditor withdrew an account that had a promise or a plan: it has ended",
+            {**_COMMON, "account_ref": "ACC-1001", "agreement": "promise"},
+            (("account_ref",), "which account"),
+            _WHO,
+            proactive=True,
+        ),
+        _spec(
             "installment_due",
             "An installment of a plan is coming up",
             _INSTALLMENT,

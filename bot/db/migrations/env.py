@@ -40,6 +40,12 @@ async def run_online() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # A batch migration rebuilds a table and drops the old one; with foreign keys
+                # on, that fails as soon as rows of other tables point at it. The pragma only
+                # takes effect outside a transaction, so it goes to the driver directly.
+                raw = await connection.get_raw_connection()
+                await raw.driver_connection.execute("PRAGMA foreign_keys=OFF")
             await connection.run_sync(run_with)
             await connection.commit()
     finally:
