@@ -347,10 +347,14 @@ def _print_report(
             f"{kind}: phones {report.phones_added} added, {report.phones_removed} removed;"
             f" {report.verify_again} chat(s) must verify again"
         )
-    if full and not report.held:
+    if full and not report.held and not report.withdrawn:
+        print(f"{kind}: the full file holds every open account; none withdrawn")
+    elif full and not report.held:
+        many = report.withdrawn != 1
         print(
-            f"{kind}: {report.withdrawn} open account(s) left out of the full file were"
-            " withdrawn (no more reminders; a promise or plan on one ended, with a message)"
+            f"{kind}: {report.withdrawn} open account{'s' if many else ''} left out of the full"
+            f" file {'were' if many else 'was'} withdrawn: no more reminders, promises and"
+            " plans on them ended with a message to the debtor, open tickets noted"
         )
     if report.held:
         print(f"{kind}: {report.held}", file=sys.stderr)

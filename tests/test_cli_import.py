@@ -71,3 +71,35 @@ def test_payments_command_reports_counts(cli_env, tmp_path, capsys):
         "payments: 1 new, 0 updated, 0 unchanged, 0 rows with errors",
         "payments: 0 new, 0 updated, 1 unchanged, 0 rows with errors",
     ]
+
+
+def test_a_truncated_full_file_exits_2_until_yes(cli_env, tmp_path, capsys):
+    book = "".join(
+        f"ACC-{n},D-{n},Debtor {n},+1415555{n:04},en,America/Chicago,USD,50.00,2026-11-01,,\n"
+        for n in range(1, 11)
+    )
+    assert (
+        main(["import", "accounts", str(write_csv(tmp_path / "a.csv", ACCOUNT_HEADER + book))])
+        == 0
+    )
+    cut = write_csv(tmp_path / "cut.csv", ACCOUNT_HEADER + book.split("ACC-4,")[0])
+    capsys.readouterr()
+
+    assert main(["import", "accounts", str(cut), "--full"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"nudgebot: {cut}: this full file leaves out 7 of the 10 open accounts (70%), more than"
+        " the 20% a full file may withdraw; nothing was imported. Check that the file is the"
+        " whole book, or run again with --yes to withdraw them\n"
+    )
+    assert main(["import", "accounts", str(cut), "--full", "--yes"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "accounts: 0 new, 0 updated, 3 unchanged, 0 rows with errors",
+        "accounts: 7 open accounts left out of the full file were withdrawn: no more reminders,"
+        " promises and plans on them ended with a message to the debtor, open tickets noted",
+    ]
+    assert main(["import", "accounts", str(cut), "--full"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "accounts: the full file holds every open account; none withdrawn"
+    )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.accounts.csvfile import CsvFileError, RowError
-from bot.accounts.importer import import_accounts
+from bot.accounts.importer import Book, import_accounts
 from bot.db.base import utcnow
-from bot.db.models import Account, Debtor, DebtorPhone
-from tests.helpers import ACCOUNT_HEADER, write_csv
+from bot.db.models import Account, Base, Debtor, DebtorPhone
+from tests.helpers import ACCOUNT_HEADER, write_csv, written_times
 
 PORTFOLIO = ACCOUNT_HEADER + (
     "ACC-1001,D-001,Alice Martin,+1 415 555 0132,en_US,America/Los_Angeles,USD,1234.50,"
@@ -104,6 +104,35 @@ async def test_reimport_updates_amounts_without_duplicates(sessions, tmp_path):
     assert await _count(sessions, Account) == 7
     assert await _count(sessions, Debtor) == 5
     assert await _count(sessions, DebtorPhone) == 6
+
+
+async def _row_counts(sessions) -> dict[str, int]:
+    async with sessions() as s:
+        return {
+            table.name: (await s.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in Base.metadata.sorted_tables
+        }
+
+
+@pytest.mark.parametrize("book", [Book(), Book(full=True)], ids=["upsert", "full"])
+async def test_reimporting_an_unchanged_file_writes_nothing(sessions, tmp_path, book):
+    path = write_csv(tmp_path / "a.csv", PORTFOLIO)
+    monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    await import_accounts(sessions, path, region="US", clock=lambda: monday)
+    counts = await _row_counts(sessions)
+    async with sessions() as s:
+        times = await written_times(s)
+
+    report = await import_accounts(
+        sessions, path, region="US", clock=lambda: monday + timedelta(days=1), book=book
+    )
+
+    assert (report.created, report.updated, report.unchanged, report.errors) == (0, 0, 7, [])
+    assert (report.phones_added, report.phones_removed, report.withdrawn) == (0, 0, 0)
+    assert await _row_counts(sessions) == counts
+    async with sessions() as s:
+        assert await written_times(s) == times  # every updated_at and created_at as it was
+    assert set(times) >= {("account", "updated_at"), ("debtor", "updated_at")}
 
 
 def _row(**overrides: str) -> str:
