@@ -238,11 +238,17 @@ async def _import(args: argparse.Namespace, settings: Settings, bar: tqdm) -> in
 
 
 def _rows_per_second(bar: tqdm) -> OnProgress:
-    """Show the stage and its rows per second beside the bar of bytes read."""
+    """Show the stage and its rows per second beside the bar of bytes read. A stage is told
+    of its rows once a batch is done, so it began when the stage before it was last heard of
+    (the first, when the import began)."""
     began: dict[str, float] = {}
+    last = time.monotonic()
 
     def show(stage: str, rows: int) -> None:
-        elapsed = time.monotonic() - began.setdefault(stage, time.monotonic())
+        nonlocal last
+        now = time.monotonic()
+        elapsed = now - began.setdefault(stage, last)
+        last = now
         rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
         bar.set_postfix_str(f"{stage} {rows:,} rows{rate}")
 

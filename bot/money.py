@@ -15,6 +15,7 @@ class MoneyError(ValueError):
     """An amount or currency that cannot be accepted; the message says why, politely."""
 
 
+@lru_cache(maxsize=512)  # a portfolio names a few currencies a million times
 def check_currency(code: str) -> str:
     """Return the upper-cased ISO 4217 code, or raise if Babel does not know it."""
     code = code.strip().upper()
@@ -31,13 +32,18 @@ def to_minor(text: str, currency: str, *, allow_zero: bool = False) -> int:
     value = Decimal(raw)
     if value < 0 or (value == 0 and not allow_zero):
         raise MoneyError(f"{raw} must be greater than zero")
-    precision = get_currency_precision(currency)
+    precision = _precision(currency)
     scaled = value.scaleb(precision)
     if scaled != scaled.to_integral_value():
         if precision == 0:
             raise MoneyError(f"{raw}: {currency} has no decimal places")
         raise MoneyError(f"{raw} has more than {precision} decimal places for {currency}")
     return int(scaled)
+
+
+@lru_cache(maxsize=512)
+def _precision(currency: str) -> int:
+    return get_currency_precision(currency)
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

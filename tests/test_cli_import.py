@@ -103,3 +103,26 @@ def test_a_truncated_full_file_exits_2_until_yes(cli_env, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == (
         "accounts: the full file holds every open account; none withdrawn"
     )
+
+
+def test_the_progress_rate_counts_each_stage_from_its_start(monkeypatch):
+    from bot import cli
+
+    clock = iter([100.0, 102.0, 104.0, 109.0])  # began; two batches read; a chunk saved
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    shown: list[str] = []
+
+    class Bar:
+        def set_postfix_str(self, text: str) -> None:
+            shown.append(text)
+
+    show = cli._rows_per_second(Bar())
+    show("reading", 5000)
+    show("reading", 10000)
+    show("saving", 10000)
+
+    assert shown == [
+        "reading 5,000 rows, 2,500 rows/s",
+        "reading 10,000 rows, 2,500 rows/s",
+        "saving 10,000 rows, 2,000 rows/s",
+    ]

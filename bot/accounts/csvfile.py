@@ -76,6 +76,7 @@ def _rows(
     if duplicated:
         raise CsvFileError(f"line 1: column(s) named twice: {', '.join(duplicated)}")
     known = set(required) | set(optional)
+    kept = [(index, name) for index, name in enumerate(columns) if name in known]
     last_line = reader.line_num
     while True:
         first_line = last_line + 1
@@ -88,7 +89,7 @@ def _rows(
             yield RowError(first_line, None, f"the row cannot be read: {_csv_problem(exc)}")
             continue
         last_line = reader.line_num
-        encoding_problem = next(
+        encoding_problem = bad_lines and next(
             (bad_lines[n] for n in range(first_line, last_line + 1) if n in bad_lines), None
         )
         if encoding_problem:
@@ -100,10 +101,7 @@ def _rows(
                 first_line, None, f"has {len(fields)} fields but the header has {len(columns)}"
             )
         else:
-            values = {
-                name: field.strip() for name, field in zip(columns, fields, strict=True) if name
-            }
-            yield CsvRow(first_line, {k: v for k, v in values.items() if k in known})
+            yield CsvRow(first_line, {name: fields[index].strip() for index, name in kept})
 
 
 def _csv_problem(exc: csv.Error) -> str:

@@ -26,9 +26,8 @@ from bot.accounts.rows import (
     ACCOUNT_OPTIONAL,
     PAYMENT_COLUMNS,
     PAYMENT_OPTIONAL,
-    AccountRow,
     PaymentRow,
-    validate_account,
+    check_accounts,
     validate_payment,
 )
 from bot.db.engine import dialect_insert
@@ -114,7 +113,10 @@ OnPhonesRemoved = Callable[[AsyncSession, list[tuple[int, str]], datetime], Awai
 # Told of the stage ("reading", "saving") and the rows done in it so far.
 OnProgress = Callable[[str, int], object]
 STAGE_BATCH = 5000
-MERGE_CHUNK = 50_000
+# Lines merged per transaction: SQLite holds its one write lock for a transaction, so its
+# chunks stay short; PostgreSQL locks only the rows written, and each chunk costs a pass over
+# the debtor table (100k new accounts: 2.2 s in one chunk, 2.5 s in two of 50,000).
+MERGE_CHUNK = {"sqlite": 50_000, "postgresql": 250_000}
 
 
 async def import_accounts(
@@ -185,30 +187,15 @@ async def _stage(
 ) -> int:  # fmt: skip
     """Copy the file's valid rows into the staging table; return how many rows could not be
     read at all. Each batch is its own transaction, so SQLite's write lock is free between."""
-    kept: list[tuple[str, str]] = []
-    unreadable = 0
-
-    def validated(row: CsvRow | RowError) -> AccountRow | None:
-        nonlocal unreadable
-        if isinstance(row, RowError):
-            report.errors.append(row)
-            unreadable += 1
-            return None
-        result = validate_account(row, region)
-        if isinstance(result, list):
-            report.errors.extend(result)
-            kept.append((row.values.get("account_ref", ""), row.values.get("debtor_ref", "")))
-            return None
-        return result
-
-    done = 0
-    rows = read_rows(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes)
-    for batch in _batches(rows, STAGE_BATCH):
-        good = [r for r in map(validated, batch) if r is not None]
+    unreadable = done = 0
+    batches = _batches(read_rows(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes), STAGE_BATCH)
+    for batch in batches:
+        checked = check_accounts(batch, region)
+        report.errors.extend(checked.errors)
+        unreadable += checked.unreadable
         async with conn.begin():
-            await staging.load(conn, good)
-            await staging.keep(conn, kept)
-        kept.clear()
+            await staging.load(conn, checked.valid)
+            await staging.keep(conn, checked.named)
         done += len(batch)
         progress("reading", done)
     async with conn.begin():
@@ -228,14 +215,15 @@ async def _merge(
     transaction."""
     low, high = await staging.span(conn, staging.STAGED)
     await conn.rollback()
+    chunk = MERGE_CHUNK[conn.dialect.name]
     done = 0
-    for start in range(low, high, MERGE_CHUNK):
+    for start in range(low, high, chunk):
         async with conn.begin():
-            await staging.merge_debtors(conn, start, start + MERGE_CHUNK, clock())
-    for start in range(low, high, MERGE_CHUNK):
+            await staging.merge_debtors(conn, start, start + chunk, clock())
+    for start in range(low, high, chunk):
         async with conn.begin():
             created, updated, unchanged = await staging.merge_accounts(
-                conn, start, start + MERGE_CHUNK, clock()
+                conn, start, start + chunk, clock()
             )
         report.created += created
         report.updated += updated

@@ -153,6 +153,37 @@ def validate_account(row: CsvRow, region: str) -> AccountRow | list[RowError]:
     )  # fmt: skip
 
 
+@dataclass
+class CheckedRows:
+    """A batch of portfolio rows, checked: the valid ones, every problem, and the (account ref,
+    debtor ref) each row with a problem names (a full file must not withdraw those)."""
+
+    valid: list[AccountRow]
+    errors: list[RowError]
+    named: list[tuple[str, str]]
+    unreadable: int  # rows that could not even be split into fields
+
+
+def check_accounts(rows: list[CsvRow | RowError], region: str) -> CheckedRows:
+    """Validate a batch of portfolio rows (a module-level function, so a worker process can run
+    it on a batch sent to it)."""
+    checked = CheckedRows([], [], [], 0)
+    for row in rows:
+        if isinstance(row, RowError):
+            checked.errors.append(row)
+            checked.unreadable += 1
+            continue
+        result = validate_account(row, region)
+        if isinstance(result, list):
+            checked.errors.extend(result)
+            checked.named.append(
+                (row.values.get("account_ref", ""), row.values.get("debtor_ref", ""))
+            )
+        else:
+            checked.valid.append(result)
+    return checked
+
+
 def validate_payment(row: CsvRow) -> PaymentRow | list[RowError]:
     """Check the columns of a payment row that do not depend on the account."""
     v, c = row.values, _Collector(row.line)

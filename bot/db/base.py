@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -81,3 +83,13 @@ def touch(row: TimestampMixin, now: datetime) -> None:
     timestamp must come from the writer's clock, never from a column default."""
     row.updated_at = now
     flag_modified(row, "updated_at")
+
+
+T = TypeVar("T")
+IN_LIST = 5000  # values per IN (...) list: well under both databases' limits on parameters
+
+
+def in_slices(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``items`` in slices short enough for one ``IN (...)`` list each."""
+    for start in range(0, len(items), IN_LIST):
+        yield items[start : start + IN_LIST]

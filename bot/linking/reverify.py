@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
+from bot.db.base import in_slices
 from bot.db.models import ChannelLink, LinkToken
 from bot.linking.tokens import hash_token, new_token
 
@@ -27,14 +28,13 @@ async def verify_again(
     gone: dict[int, set[str]] = {}
     for debtor_id, phone in removed:
         gone.setdefault(debtor_id, set()).add(phone)
-    debtors = sorted(gone)
     count = 0
-    for start in range(0, len(debtors), 5000):
+    for debtors in in_slices(sorted(gone)):
         links = (
             await session.execute(
                 select(ChannelLink)
                 .where(
-                    ChannelLink.debtor_id.in_(debtors[start : start + 5000]),
+                    ChannelLink.debtor_id.in_(debtors),
                     ChannelLink.verified_at.is_not(None),
                     ChannelLink.verify_method == "contact",
                 )

@@ -8,15 +8,13 @@ to do about that account here. An open ticket of the debtor gets a note for the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.compliance.records import audit
-from bot.db.base import touch
+from bot.db.base import in_slices, touch
 from bot.db.models import (
     Debtor,
     PlanStatus,
@@ -29,13 +27,6 @@ from bot.policy import Policy
 from bot.promises.lifecycle import queue_message
 
 KIND = TEMPLATE = "account_withdrawn"
-_IN_LIST = 5000  # well under both databases' limits on bound parameters
-T = TypeVar("T")
-
-
-def _slices(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), _IN_LIST):
-        yield items[start : start + _IN_LIST]
 
 
 async def end_withdrawn(
@@ -45,7 +36,7 @@ async def end_withdrawn(
     debtor who had one, and note the debtors' open tickets."""
     refs = {account_id: ref for account_id, _, ref in withdrawn}
     ended: dict[int, tuple[str, int, int]] = {}  # account id -> (agreement, its id, debtor id)
-    for ids in _slices(list(refs)):
+    for ids in in_slices(list(refs)):
         for promise in (
             await session.execute(
                 select(Promise)
