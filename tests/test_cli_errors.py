@@ -135,3 +135,30 @@ def test_the_sandbox_speaks_for_a_sample_creditor_and_says_how_to_send_reminders
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+def test_a_big_file_is_checked_by_worker_processes_and_lands_whole(tmp_path):
+    from bot.accounts.importer import PARALLEL_FROM_BYTES
+
+    rows = 42_000
+    path = tmp_path / "book.csv"
+    with path.open("w") as out:
+        out.write(
+            "account_ref,debtor_ref,full_name,phone,locale,timezone,currency,amount_due,due_date\n"
+        )
+        for n in range(rows):
+            debtor = n // 2
+            out.write(
+                f"ACC-{n:06},D-{debtor:06},Debtor Number {debtor},+1 212 555 {debtor % 10000:04},"
+                f"en_US,America/New_York,USD,{n % 900 + 10}.25,2026-11-{n % 28 + 1:02}\n"
+            )
+        out.write("ACC-BAD,D-BAD,Someone,+1 212 555 0100,en,UTC,USD,-3,2026-11-01\n")
+    assert path.stat().st_size >= PARALLEL_FROM_BYTES  # so the import starts workers
+
+    status, lines = nudgebot(tmp_path, "import", "accounts", str(path))
+
+    assert status == 1, lines
+    assert lines[-2:] == [
+        f"accounts: {rows} new, 0 updated, 0 unchanged, 1 row with errors",
+        f"  line {rows + 2}, column amount_due: -3 must be greater than zero",
+    ]

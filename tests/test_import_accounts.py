@@ -302,3 +302,39 @@ async def test_quoted_newline_in_a_field_keeps_line_numbers_true(sessions, tmp_p
     report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert [(e.line, e.column) for e in report.errors] == [(4, "phone")]
+
+
+async def test_rows_checked_in_worker_processes_land_as_in_one(
+    sessions, engine, tmp_path, monkeypatch
+):
+    from bot.accounts import importer
+    from bot.accounts.rows import AccountRow
+    from bot.accounts.staging import COLUMNS
+    from tests.conftest import empty_tables
+
+    assert COLUMNS == AccountRow._fields  # a checked row goes into COPY as it is
+    content = (
+        PORTFOLIO
+        + "ACC-6001,D-006,Lena Vogel,+49 30 123456,de,Europe/Berlin,EUR,99.00,2026-11-02,,"
+        '"Loan\nsecond line"\r\n'
+        + "ACC-6002,D-006,Lena Vogel,+49 30 123456,de,Europe/Berlin,EUR,-1,2026-11-02,,\r\n"
+        + "ACC-1001,D-001,Alice Martin,+1 415 555 0132,en_US,America/Los_Angeles,USD,5.00,"
+        "2026-11-20,,\r\n"
+    ).encode() + b"ACC-6003,D-007,Bad \xff Byte,+1 415 555 0100,en,UTC,USD,1.00,2026-11-02,,\r\n"
+    path = write_csv(tmp_path / "p.csv", content)
+    one = await import_accounts(sessions, path, region="US", clock=utcnow, workers=0)
+    landed = await _accounts(sessions)
+    await empty_tables(engine)
+    monkeypatch.setattr(importer, "STAGE_BATCH", 2)  # many chunks, some split by the pool
+
+    many = await import_accounts(sessions, path, region="US", clock=utcnow, workers=2)
+
+    assert (many.created, many.updated, many.unchanged) == (one.created, 0, 0) == (8, 0, 0)
+    assert many.errors == one.errors
+    assert [(e.line, e.column) for e in one.errors] == [
+        (11, "amount_due"),
+        (12, "account_ref"),
+        (13, None),
+    ]
+    assert await _accounts(sessions) == landed
+    assert landed["ACC-6001"][4] == "Loan\nsecond line"

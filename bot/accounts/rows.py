@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from bot.accounts.csvfile import CsvRow, RowError
+from bot.accounts.csvfile import CsvRow, Header, RowError, rows_in
 from bot.i18n import normalise_locale
 from bot.money import MoneyError, check_currency, to_minor
 
@@ -34,9 +35,9 @@ _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-@dataclass(frozen=True)
-class AccountRow:
-    """A valid portfolio row."""
+class AccountRow(NamedTuple):
+    """A valid portfolio row (a tuple in the staging table's column order: it crosses from a
+    worker process and into COPY as it is)."""
 
     line: int
     account_ref: str
@@ -162,13 +163,14 @@ class CheckedRows:
     errors: list[RowError]
     named: list[tuple[str, str]]
     unreadable: int  # rows that could not even be split into fields
+    rows: int
 
 
-def check_accounts(rows: list[CsvRow | RowError], region: str) -> CheckedRows:
-    """Validate a batch of portfolio rows (a module-level function, so a worker process can run
-    it on a batch sent to it)."""
-    checked = CheckedRows([], [], [], 0)
+def check_accounts(rows: Iterable[CsvRow | RowError], region: str) -> CheckedRows:
+    """Validate a batch of portfolio rows."""
+    checked = CheckedRows([], [], [], 0, 0)
     for row in rows:
+        checked.rows += 1
         if isinstance(row, RowError):
             checked.errors.append(row)
             checked.unreadable += 1
@@ -182,6 +184,12 @@ def check_accounts(rows: list[CsvRow | RowError], region: str) -> CheckedRows:
         else:
             checked.valid.append(result)
     return checked
+
+
+def check_chunk(header: Header, first_line: int, lines: list[bytes], region: str) -> CheckedRows:
+    """Read and validate a chunk of a portfolio file's lines (:func:`read_chunks`); a worker
+    process runs this on the chunks sent to it."""
+    return check_accounts(rows_in(lines, first_line, header), region)
 
 
 def validate_payment(row: CsvRow) -> PaymentRow | list[RowError]:
