@@ -286,13 +286,17 @@ async def test_header_only_imports_nothing_and_reports_nothing(sessions, tmp_pat
 
 async def test_same_account_twice_in_one_file_is_reported(sessions, tmp_path):
     path = write_csv(
-        tmp_path / "p.csv", ACCOUNT_HEADER + _row() + _row(amount_due="1.00") + "\n\n"
+        tmp_path / "p.csv",
+        ACCOUNT_HEADER + _row() + _row(amount_due="1.00", phone="+1 415 555 0199") + "\n\n",
     )
 
     report = await import_accounts(sessions, path, region="US", clock=utcnow)
 
     assert report.errors == [RowError(3, "account_ref", "ACC-9001 already appears on line 2")]
     assert (await _accounts(sessions))["ACC-9001"][2] == 25000
+    async with sessions() as s:  # nothing of the refused row lands, its phone neither
+        phones = (await s.execute(select(DebtorPhone.phone_e164))).scalars().all()
+    assert (phones, report.phones_added) == (["+14155550101"], 1)
 
 
 async def test_quoted_newline_in_a_field_keeps_line_numbers_true(sessions, tmp_path):

@@ -1,10 +1,11 @@
 """Upserting portfolio and payment files into the database.
 
 A portfolio file is first copied, row by validated row, into temporary tables of the import's
-own connection (PostgreSQL: COPY; SQLite: batched inserts). Duplicates, changes, the accounts a
-full file leaves out and the phones it takes away are then found by set-based statements, a
-chunk of the file per transaction, so a million rows cost a few statements per chunk, a row
-that did not change is not written, and memory does not grow with the file.
+own connection (PostgreSQL: COPY; SQLite: batched inserts); a big file is read and validated
+in worker processes, a chunk of lines each, while this process copies. Duplicates, changes,
+the accounts a full file leaves out and the phones it takes away are then found by set-based
+statements, a chunk of the file per transaction, so a million rows cost a few statements per
+chunk, a row that did not change is not written, and memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import case, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.accounts import staging
 from bot.accounts.csvfile import CsvRow, RowError, read_chunks, read_rows
@@ -34,7 +35,6 @@ from bot.accounts.rows import (
     PAYMENT_OPTIONAL,
     CheckedRows,
     PaymentRow,
-    check_accounts,
     check_chunk,
     validate_payment,
 )
@@ -147,56 +147,72 @@ async def import_accounts(
     and validated in ``workers`` other processes (by default, :func:`worker_count`'s)."""
     report = ImportReport()
     progress = on_progress or (lambda stage, rows: None)
-    engine = sessions.kw["bind"]
-    async with engine.connect() as conn:
-        try:
-            await staging.create(conn)
-            await conn.commit()
-            workers = worker_count(path) if workers is None else workers
-            unreadable = await _stage(conn, path, region, report, on_bytes, progress, workers)
-            replace = book.replace_phones or book.full
-            if unreadable and (book.full or replace):
-                report.held = (
-                    f"{unreadable:,} row(s) could not be read at all, so no account was"
-                    " withdrawn and no phone removed; fix them and import the file again"
-                )
-            if book.full and not report.held:
-                missing, open_book = await staging.left_out(conn)
-                if missing and missing > book.max_withdrawn * open_book and not book.confirmed:
-                    raise FullFileRefused(missing, open_book, book.max_withdrawn)
-            await conn.rollback()
-            await _merge(conn, report, clock, progress)
+    async with _connections(sessions.kw["bind"]) as (conn, phones_conn):
+        workers = worker_count(path) if workers is None else workers
+        unreadable = await _stage(
+            conn, phones_conn, path, region, report, on_bytes, progress, workers
+        )
+        replace = book.replace_phones or book.full
+        if unreadable and (book.full or replace):
+            report.held = (
+                f"{unreadable:,} row(s) could not be read at all, so no account was"
+                " withdrawn and no phone removed; fix them and import the file again"
+            )
+        if book.full and not report.held:
+            missing, open_book = await staging.left_out(conn)
+            if missing and missing > book.max_withdrawn * open_book and not book.confirmed:
+                raise FullFileRefused(missing, open_book, book.max_withdrawn)
+        await conn.rollback()
+        await _merge(conn, phones_conn, report, clock, progress)
+        if replace and not report.held:
+            async with phones_conn.begin():
+                now = clock()
+                removed = await staging.remove_other_phones(phones_conn)
+                report.phones_removed = len(removed)
+                if removed and on_phones_removed is not None:
+                    report.verify_again = await _told(phones_conn, on_phones_removed, removed, now)
+        if book.full and not report.held:
             async with conn.begin():
-                await staging.gather_phones(conn)
-                report.phones_added = await staging.add_phones(conn, clock())
-            if replace and not report.held:
-                async with conn.begin():
-                    now = clock()
-                    removed = await staging.remove_other_phones(conn)
-                    report.phones_removed = len(removed)
-                    if removed and on_phones_removed is not None:
-                        report.verify_again = await _told(conn, on_phones_removed, removed, now)
-            if book.full and not report.held:
-                async with conn.begin():
-                    now = clock()
-                    withdrawn = await staging.withdraw(conn, now)
-                    report.withdrawn = len(withdrawn)
-                    await _audit_withdrawn(conn, withdrawn, now)
-                    if withdrawn and on_withdrawn is not None:
-                        await _told(conn, on_withdrawn, withdrawn, now)
-        finally:
-            await staging.finish(conn)
+                now = clock()
+                withdrawn = await staging.withdraw(conn, now)
+                report.withdrawn = len(withdrawn)
+                await _audit_withdrawn(conn, withdrawn, now)
+                if withdrawn and on_withdrawn is not None:
+                    await _told(conn, on_withdrawn, withdrawn, now)
     report.errors.sort(key=lambda e: e.line)
     return report
 
 
+@asynccontextmanager
+async def _connections(
+    engine: AsyncEngine,
+) -> AsyncIterator[tuple[AsyncConnection, AsyncConnection]]:
+    """The import's connection, and the one its phones are merged on, each with its temporary
+    tables: on PostgreSQL a second connection, so phones are merged while accounts are (a
+    million accounts: 20 s for both instead of 30 s); SQLite writes through one connection at
+    a time, so there it is the same one."""
+    async with AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(engine.connect())
+        phones_conn = conn
+        if conn.dialect.name == "postgresql":
+            phones_conn = await stack.enter_async_context(engine.connect())
+        for each in [conn] if phones_conn is conn else [conn, phones_conn]:
+            stack.push_async_callback(staging.finish, each)
+            await staging.create(each)
+            await each.commit()
+        yield conn, phones_conn
+
+
 async def _stage(
-    conn: AsyncConnection, path: Path, region: str, report: ImportReport,
-    on_bytes: Callable[[int], object] | None, progress: OnProgress, workers: int,
+    conn: AsyncConnection, phones_conn: AsyncConnection, path: Path, region: str,
+    report: ImportReport, on_bytes: Callable[[int], object] | None, progress: OnProgress,
+    workers: int,
 ) -> int:  # fmt: skip
-    """Copy the file's valid rows into the staging table; return how many rows could not be
-    read at all. Each batch is its own transaction, so SQLite's write lock is free between."""
+    """Copy the file's valid rows into the staging table (and their phones to the phones'
+    connection); return how many rows could not be read at all. Each batch is its own
+    transaction, so SQLite's write lock is free between."""
     unreadable = done = 0
+    apart = phones_conn is not conn
     async with aclosing(_checked(path, region, on_bytes, workers)) as batches:
         async for checked in batches:
             report.errors.extend(checked.errors)
@@ -204,31 +220,38 @@ async def _stage(
             async with conn.begin():
                 await staging.load(conn, checked.valid)
                 await staging.keep(conn, checked.named)
+            if apart:
+                async with phones_conn.begin():
+                    await staging.load_phones(phones_conn, checked.valid)
+                    await staging.keep(phones_conn, checked.named)
             done += checked.rows
             progress("reading", done)
     async with conn.begin():
-        for line, ref, first in await staging.duplicates(conn):
+        duplicates = await staging.duplicates(conn)
+        for line, ref, first in duplicates:
             report.errors.append(
                 RowError(line, "account_ref", f"{ref} already appears on line {first}")
             )
         await staging.index(conn)
+    if apart:
+        async with phones_conn.begin():
+            await staging.forget_lines(phones_conn, [line for line, _, _ in duplicates])
+            await staging.analyse(phones_conn, staging.STAGED, staging.KEPT)
     return unreadable
 
 
 async def _checked(
     path: Path, region: str, on_bytes: Callable[[int], object] | None, workers: int
 ) -> AsyncIterator[CheckedRows]:
-    """The file's rows checked, a batch at a time, in file order. With workers, other
-    processes read and validate chunks of the file's lines (validation is most of an import's
-    processor time) while this one reads the next lines and copies checked batches into the
-    database."""
+    """The file's rows checked, a chunk of lines at a time, in file order. With workers, other
+    processes read and validate the chunks (validation is most of an import's processor time)
+    while this one reads the next lines and copies checked rows into the database."""
+    chunks = read_chunks(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes, lines=STAGE_BATCH)
     if not workers:
-        rows = read_rows(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes)
-        for batch in _batches(rows, STAGE_BATCH):
-            yield check_accounts(batch, region)
+        for header, first, lines in chunks:
+            yield check_chunk(header, first, lines, region)
         return
     loop = asyncio.get_running_loop()
-    chunks = read_chunks(path, ACCOUNT_COLUMNS, ACCOUNT_OPTIONAL, on_bytes, lines=STAGE_BATCH)
     # spawn, not fork: this process runs an event loop and database threads.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         waiting: deque[asyncio.Future[CheckedRows]] = deque()
@@ -260,28 +283,46 @@ def worker_count(path: Path) -> int:
 
 
 async def _merge(
-    conn: AsyncConnection, report: ImportReport, clock: Callable[[], datetime],
-    progress: OnProgress,
+    conn: AsyncConnection, phones_conn: AsyncConnection, report: ImportReport,
+    clock: Callable[[], datetime], progress: OnProgress,
 ) -> None:  # fmt: skip
-    """Debtors first (every account needs its debtor), then accounts, a chunk of lines per
-    transaction."""
+    """Debtors first (every account and phone needs its debtor), then accounts, a chunk of
+    lines per transaction, and phones, at the same time when they have a connection of their
+    own."""
     low, high = await staging.span(conn, staging.STAGED)
     await conn.rollback()
     chunk = MERGE_CHUNK[conn.dialect.name]
-    done = 0
     for start in range(low, high, chunk):
         async with conn.begin():
             await staging.merge_debtors(conn, start, start + chunk, clock())
-    for start in range(low, high, chunk):
-        async with conn.begin():
-            created, updated, unchanged = await staging.merge_accounts(
-                conn, start, start + chunk, clock()
-            )
-        report.created += created
-        report.updated += updated
-        report.unchanged += unchanged
-        done += created + updated + unchanged
-        progress("saving", done)
+
+    async def accounts() -> None:
+        for start in range(low, high, chunk):
+            async with conn.begin():
+                created, updated, unchanged = await staging.merge_accounts(
+                    conn, start, start + chunk, clock()
+                )
+            report.created += created
+            report.updated += updated
+            report.unchanged += unchanged
+            progress("saving", report.imported)
+
+    async def phones() -> None:
+        async with phones_conn.begin():
+            await staging.gather_phones(phones_conn)
+            report.phones_added = await staging.add_phones(phones_conn, clock())
+
+    if phones_conn is conn:
+        await accounts()
+        await phones()
+        return
+    tasks = [asyncio.ensure_future(accounts()), asyncio.ensure_future(phones())]
+    try:
+        await asyncio.gather(*tasks)
+    finally:  # one failed: stop the other before its connection is closed
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _told(

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.accounts.rows import AccountRow
-from bot.db.base import UTCDateTime
+from bot.db.base import UTCDateTime, in_slices
 from bot.db.engine import insert_for
 from bot.db.models import Account, AccountStatus, Debtor, DebtorPhone
 
@@ -132,7 +132,7 @@ _SQLITE_INSERT = (
 
 
 async def load(conn: AsyncConnection, rows: Sequence[AccountRow]) -> None:
-    """Append validated rows: COPY on PostgreSQL, one multi-row INSERT batch on SQLite."""
+    """Append checked rows: COPY on PostgreSQL, one executemany on SQLite."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
@@ -147,6 +147,23 @@ async def load(conn: AsyncConnection, rows: Sequence[AccountRow]) -> None:
         await raw.driver_connection.executemany(
             _SQLITE_INSERT, [(*r[:9], r[9].isoformat(), *r[10:]) for r in rows]
         )
+
+
+async def load_phones(conn: AsyncConnection, rows: Sequence[AccountRow]) -> None:
+    """Append only the line, debtor and phone of checked rows (PostgreSQL: for the phones'
+    own connection)."""
+    if rows:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(
+            STAGED.name, records=[(r.line, r.debtor_ref, r.phone_e164) for r in rows],
+            columns=("line", "debtor_ref", "phone_e164"),
+        )  # fmt: skip
+
+
+async def forget_lines(conn: AsyncConnection, lines: Sequence[int]) -> None:
+    """Remove these lines from the staged rows."""
+    for some in in_slices(lines):
+        await conn.execute(delete(STAGED).where(STAGED.c.line.in_(some)))
 
 
 async def keep(conn: AsyncConnection, refs: Sequence[tuple[str, str]]) -> None:
@@ -172,8 +189,7 @@ async def duplicates(conn: AsyncConnection) -> list[tuple[int, str, int]]:
             .order_by(STAGED.c.line)
         )
     ).all()
-    if found:
-        await conn.execute(delete(STAGED).where(STAGED.c.line.in_([line for line, _, _ in found])))
+    await forget_lines(conn, [line for line, _, _ in found])
     return [tuple(row) for row in found]
 
 

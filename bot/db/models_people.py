@@ -51,7 +51,7 @@ class DebtorPhone(IdMixin, Base):
     __table_args__ = (Index(None, "debtor_id", "phone_e164", unique=True),)
 
     debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id", ondelete="CASCADE"))
-    phone_e164: Mapped[str] = mapped_column(String(16), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     debtor: Mapped[Debtor] = relationship(back_populates="phones")
