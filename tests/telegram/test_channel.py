@@ -94,6 +94,8 @@ async def test_a_database_restart_costs_the_debtor_nothing(world: World, databas
             )
         )
         assert cut.scalar_one() >= 1
+    # The test's own pool lost its other connections too; only the bot's recovery is tested.
+    await world.sessions.kw["bind"].dispose()
 
     texts = await world.say(ALICE, "/balance", expect=4)
     assert "ACC-1001" in texts[-1]
