@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,13 +19,15 @@ from telegram.ext import Application
 from bot.channels.telegram.application import build_application
 from bot.channels.telegram.commands import publish_commands
 from bot.channels.telegram.polling import Poller
-from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.ratelimit import ChatRateLimiter, limiter_for
 from bot.channels.telegram.reach import check_bot_api, wait_for_bot_api
 from bot.channels.telegram.webhook import add_webhook_route
 from bot.conversation.replies import ReplySweeper
 from bot.db import migrate
 from bot.db.base import utcnow
 from bot.db.engine import create_engine, session_factory
+from bot.db.workers import WorkerLease
+from bot.metrics import Metrics
 from bot.policy import Policy, load_policy
 from bot.reminders.dispatcher import Dispatcher
 from bot.scheduler import Ticker
@@ -75,18 +76,22 @@ async def running(
     try:
         await migrate.ensure_schema(engine, settings.database_url)
         sessions = session_factory(engine)
-        limiter = rate_limiter or ChatRateLimiter(
-            policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
+        limiter = rate_limiter or limiter_for(
+            engine, policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
         )
+        lease = WorkerLease(sessions, lease_seconds=policy.dispatch.lease_seconds)
+        metrics = Metrics()
+        limiter.on_retry_after = metrics.too_many_requests.inc
         telegram = build_application(
-            settings, sessions, clock=clock, rate_limiter=limiter, policy=policy
-        )
+            settings, sessions, clock=clock, rate_limiter=limiter, policy=policy, lease=lease,
+            metrics=metrics,
+        )  # fmt: skip
         # Listen before talking to Telegram, so a taken port fails fast with nothing to undo.
         # A webhook update is answered once handled: a handler must run to its end even if
         # Telegram hangs up, and a graceful stop waits for the handlers in flight.
         web_app = make_web_app(
             settings, sessions, clock=clock,
-            senders={"telegram": telegram.bot_data["services"].sender},
+            senders={"telegram": telegram.bot_data["services"].sender}, metrics_of=metrics,
         )  # fmt: skip
         if webhook:
             add_webhook_route(web_app, settings, telegram)
@@ -117,6 +122,7 @@ async def running(
             raise
         async with telegram:
             await telegram.start()
+            await lease.start()
             ticker, poller = None, None
             # Replies a stopped process left unsent (this one, before a restart, or another).
             sweeper = ReplySweeper(sessions, telegram.bot_data["services"].sender, clock)
@@ -148,6 +154,7 @@ async def running(
                     await poller.stop()
                 await runner.cleanup()
                 await telegram.stop()
+                await lease.stop()
     finally:
         await engine.dispose()
 
@@ -165,7 +172,6 @@ def make_dispatcher(
         policy,
         creditor=settings.creditor_name,
         payment_url_template=settings.payment_url_template,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
 
 

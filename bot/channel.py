@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.db.workers import WorkerLease
 
 
 class ReplyKeyboard(StrEnum):
@@ -69,10 +72,29 @@ class PermanentSendError(SendError):
     """Trying again would fail the same way (e.g. the channel refused the message's format)."""
 
 
+class Withdrawn(SendError):
+    """The message was not sent because this process no longer holds its claim (another
+    process took it over); it must not be recorded or settled here."""
+
+
+class Handover(Protocol):
+    """A stored message's claim, marked as being sent the moment its request starts."""
+
+    async def begin(self) -> bool:
+        """Mark it as being sent now; False if the claim was lost (then send nothing)."""
+        ...
+
+    async def undo(self) -> None:
+        """The channel refused to take it yet (a flood wait): it is claimed, not being sent."""
+        ...
+
+
 class Sender(Protocol):
     """Anything that can deliver an OutMessage to a chat and log it in the contact log."""
 
     channel: str  # the name chats of this channel are stored under ("telegram")
+    # The process sending: what it is to send is claimed in its name (bot/db/workers.py).
+    lease: WorkerLease
 
     async def send(
         self,
@@ -82,7 +104,9 @@ class Sender(Protocol):
         debtor_id: int | None = None,
         locale: str | None = None,
         log_id: int | None = None,
+        handover: Handover | None = None,
     ) -> Delivery:
         """Deliver the message or raise a SendError; record the attempt in the contact log, in
-        the row ``log_id`` when the message was stored before sending."""
+        the row ``log_id`` when the message was stored before sending. ``handover`` is begun
+        the moment the request starts, after any wait for the channel's limits."""
         ...

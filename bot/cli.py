@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import logging
 import sys
 import time
@@ -20,7 +21,7 @@ from bot.accounts.csvfile import CsvFileError
 from bot.accounts.importer import Book, FullFileRefused, ImportReport, OnProgress
 from bot.app import PortInUse, serve
 from bot.channels.telegram.links import bot_username, deep_link
-from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.ratelimit import limiter_for
 from bot.channels.telegram.reach import BotApiUnreachable, check_bot_api, standalone_bot
 from bot.channels.telegram.sender import TelegramSender
 from bot.db import migrate
@@ -32,6 +33,7 @@ from bot.db.engine import (
     session_factory,
     unreachable,
 )
+from bot.db.workers import WorkerLease
 from bot.linking.tokens import issue_links
 from bot.policy import PolicyError, load_policy
 from bot.reminders.dispatcher import Dispatcher
@@ -129,11 +131,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging() -> None:
-    """Log to stderr; HTTP client logs stay quiet because request URLs carry the bot token."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time (UTC), level, logger, message, and the exception's type
+    and traceback when there is one. Messages never carry personal data (what debtors wrote,
+    names, phones: the code logs ids and counts), and database errors hide their parameters."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": record.process,
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error"] = record.exc_info[0].__name__
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str = "text") -> None:
+    """Log to stderr, as text or JSON lines; HTTP client logs stay quiet because request URLs
+    carry the bot token."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -146,11 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "db":
             return _db(args, settings)
         if args.command == "run":
-            configure_logging()
+            configure_logging(settings.log_format)
             asyncio.run(serve(settings))
             return EXIT_OK
         if args.command == "sandbox":
-            configure_logging()
+            configure_logging(settings.log_format)
             update: dict[str, object] = {"database_url": args.database_url}
             if "creditor_name" not in settings.model_fields_set:
                 update["creditor_name"] = SANDBOX_CREDITOR
@@ -285,18 +311,23 @@ async def _remind(args: argparse.Namespace, settings: Settings) -> int:
         sessions = session_factory(engine)
         bot = standalone_bot(
             settings,
-            ChatRateLimiter(
-                policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
+            limiter_for(
+                engine, policy.dispatch.global_per_second, policy.dispatch.per_chat_per_second
             ),
         )
         await check_bot_api(bot, settings)
+        lease = WorkerLease(sessions, lease_seconds=policy.dispatch.lease_seconds)
         async with bot:
-            dispatcher = Dispatcher(
-                sessions, TelegramSender(bot, sessions, clock=lambda: at), policy,
-                creditor=settings.creditor_name,
-                payment_url_template=settings.payment_url_template, worker="cli",
-            )  # fmt: skip
-            report = await run_cycle(sessions, dispatcher, policy, at)
+            await lease.start()
+            try:
+                dispatcher = Dispatcher(
+                    sessions, TelegramSender(bot, sessions, lambda: at, lease), policy,
+                    creditor=settings.creditor_name,
+                    payment_url_template=settings.payment_url_template,
+                )  # fmt: skip
+                report = await run_cycle(sessions, dispatcher, policy, at)
+            finally:
+                await lease.stop()
     finally:
         await engine.dispose()
     print(f"remind at {at.isoformat()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     link_token_ttl_days: int = Field(default=30, ge=1)
     # Behind a TLS-terminating proxy the request looks like plain http: say so here.
     console_secure_cookies: bool = False
+    # GET /metrics asks for "Authorization: Bearer <this>" when set.
+    metrics_token: SecretStr | None = None
+    # "json": one JSON object a line (for log collectors); "text" for people.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -89,6 +89,10 @@ class Answer:
     watched: bool = False
 
 
+# A delivery on record already: handled once, not answered again.
+_REPEAT = Answer(None, [])
+
+
 class Conversations:
     """Answers every inbound message of every channel; one instance per process."""
 
@@ -107,9 +111,11 @@ class Conversations:
 
     async def handle(
         self, inbound: Inbound, *, committed: Callable[[], None] | None = None
-    ) -> None:
+    ) -> str:
         """Answer one inbound message; ``committed`` is called once its turn has committed
-        (or failed), before the replies are sent."""
+        (or failed), before the replies are sent. Returns how the turn went: ``answered``,
+        ``silent`` (nothing to say), ``repeat`` (delivered before) or ``failed`` (the person
+        was asked to try again)."""
         chat = inbound.chat
         async with self._chat_locks[(chat.channel, chat.chat_id)]:
             try:
@@ -118,15 +124,19 @@ class Conversations:
                 # Nothing about the person or the message goes to the log, only where it failed.
                 log.exception("an update could not be handled; the person was asked to retry")
                 await self._apologise(inbound)
-                return
+                return "failed"
             finally:
                 if committed is not None:
                     committed()
-            if answer is not None:
-                await replies.deliver(
-                    self.senders[chat.channel], self.sessions, chat.chat_id, answer.debtor_id,
-                    answer.replies, watched=answer.watched,
-                )  # fmt: skip
+            if answer is _REPEAT:
+                return "repeat"
+            if answer is None or not answer.replies:
+                return "silent"
+            await replies.deliver(
+                self.senders[chat.channel], self.sessions, chat.chat_id, answer.debtor_id,
+                answer.replies, watched=answer.watched,
+            )  # fmt: skip
+            return "answered"
 
     async def _turn(self, inbound: Inbound) -> Answer | None:
         """Record, answer and store the replies in one transaction; run again if another
@@ -146,7 +156,7 @@ class Conversations:
                         "update %s delivered again; it was handled once already",
                         inbound.delivery_id,
                     )
-                    return None
+                    return _REPEAT
             ticket = await relay.ticket_of(s, link)
             if ticket is not None and log_id is not None:
                 relay.heard(s, ticket, log_id, inbound.heard.kind, now)
@@ -164,7 +174,7 @@ class Conversations:
             stored = await replies.queue(
                 s, channel=chat.channel, chat_id=chat.chat_id, debtor_id=outcome.debtor_id,
                 messages=outcome.messages, locale=await _keyboard_locale(s, outcome, chat),
-                at=now,
+                at=now, claimed_by=self.senders[chat.channel].lease.name,
             )  # fmt: skip
             if ticket is not None:
                 relay.said(s, ticket, stored, now)

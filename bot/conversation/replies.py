@@ -1,16 +1,20 @@
 """Replies stored with the turn that wrote them, sent once it has committed.
 
 A turn's replies go into the contact log as ``pending`` rows in the turn's own transaction,
-with their buttons or keyboard. Once the turn has committed they are sent, in order, and each
-row becomes ``sent`` (with the channel's message id) or ``failed``. After one reply fails, the
-ones after it are not sent either: a conversation with a gap would not make sense.
+with their buttons or keyboard, claimed by the process that handles the turn (its worker
+lease, bot/db/workers.py). Once the turn has committed they are sent, in order: each row
+becomes ``sending`` the moment its request starts, then ``sent`` (with the channel's message
+id) or ``failed``. After one reply fails, the ones after it are not sent either: a
+conversation with a gap would not make sense.
 
 A process that stops between the commit and the sending (a crash, a kill, a lost machine)
-leaves its replies pending. Every process sweeps now and then: a reply pending for longer
-than ``STALE`` is taken over (one process wins each row) and sent, in order per chat; one
-pending for longer than ``EXPIRE`` is marked failed instead, since an answer that late would
-confuse more than help. A reply whose process is alive but was held back longer than
-``STALE`` (Telegram asked the bot to wait that long) can thus go out twice; none is lost.
+leaves its replies pending under a lease that runs out. Every process sweeps now and then:
+a pending reply whose process's lease has run out is taken over (one process wins each row)
+and sent, in order per chat; one pending for longer than ``EXPIRE`` is marked failed instead,
+since an answer that late would confuse more than help. A reply still ``sending`` when its
+process's lease ran out may or may not have reached the person: it is marked failed as
+"interrupted" and never sent again. A live process held back by Telegram keeps its lease,
+so its replies are never taken from it: none is sent twice, none is lost.
 
 Agents' replies (kind ``agent``, bot/services/agent.py) are stored and sent the same way, and
 so are the bot's own notices about a ticket. Consoles watch the replies of a chat whose debtor
@@ -38,6 +42,7 @@ from bot.channel import (
     ReplyKeyboard,
     Sender,
     SendError,
+    Withdrawn,
 )
 from bot.compliance.records import outbound_row, pending
 from bot.conversation.watched import AGENT, announce, standing, watching
@@ -47,12 +52,12 @@ from bot.db.models import (
     Direction,
     TicketStatus,
 )
+from bot.db.workers import Claimed, orphaned
 
 log = logging.getLogger(__name__)
 
-STALE = timedelta(minutes=2)
 EXPIRE = timedelta(hours=1)
-SWEEP_EVERY = 30.0
+SWEEP_EVERY = 10.0
 # Replies taken over in one sweep at most; more wait for the next.
 BATCH = 200
 
@@ -98,10 +103,11 @@ async def queue(
     messages: Sequence[OutMessage],
     locale: str | None,
     at: datetime,
+    claimed_by: str,
     staff_id: int | None = None,
 ) -> list[Pending]:
-    """Store a turn's replies as pending, in the turn's transaction (``staff_id``: the agent
-    who wrote them)."""
+    """Store a turn's replies as pending, in the turn's transaction, in the care of the
+    process ``claimed_by`` (``staff_id``: the agent who wrote them)."""
     if not messages:
         return []
     rows = [
@@ -115,8 +121,9 @@ async def queue(
         )
         for m in messages
     ]
-    if staff_id is not None:
-        for row in rows:
+    for row in rows:
+        row["claimed_by"] = claimed_by
+        if staff_id is not None:
             row["staff_id"] = staff_id
     table = ContactLog.__table__
     if len(rows) == 1:
@@ -145,8 +152,11 @@ async def deliver(
         for n, (log_id, message, locale) in enumerate(replies):
             try:
                 await sender.send(
-                    chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id
-                )
+                    chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id,
+                    handover=Claimed.reply(sender.lease, log_id),
+                )  # fmt: skip
+            except Withdrawn:
+                return None  # another process took these replies over and sends them
             except SendError as exc:
                 rest = [later for later, _, _ in replies[n + 1 :]]
                 if rest:
@@ -212,27 +222,47 @@ class ReplySweeper:
                 log.exception("sweeping pending replies failed; the next sweep tries again")
 
     async def sweep(self) -> int:
-        """Take over the replies pending too long and send them; how many were taken."""
+        """Take over the replies of processes whose lease ran out and send them; how many
+        were taken."""
         now = self.clock()
-        waiting = (ContactLog.direction == Direction.OUT) & ContactLog.status.in_(
-            [ContactStatus.PENDING, ContactStatus.RESENDING]
-        )
+        out = ContactLog.direction == Direction.OUT
         async with self.sessions.begin() as s:
             expired = await s.execute(
                 update(ContactLog)
-                .where(waiting, ContactLog.created_at < now - EXPIRE)
+                .where(
+                    out,
+                    ContactLog.status == ContactStatus.PENDING,
+                    ContactLog.created_at < now - EXPIRE,
+                )
                 .values(status=ContactStatus.FAILED, error=LATE)
                 .returning(ContactLog.id, ContactLog.debtor_id, ContactLog.kind)
             )
             expired_rows = expired.all()
+            cut = await s.execute(
+                update(ContactLog)
+                .where(
+                    out,
+                    ContactLog.status == ContactStatus.SENDING,
+                    orphaned(ContactLog.claimed_by),
+                )
+                .values(status=ContactStatus.FAILED, error=INTERRUPTED)
+                .returning(ContactLog.id, ContactLog.debtor_id, ContactLog.kind)
+            )
+            cut_rows = cut.all()
+            if cut_rows:
+                log.warning(
+                    "%d replies were being sent by a process that stopped; whether they"
+                    " arrived is unknown, so they are not sent again",
+                    len(cut_rows),
+                )
             stale = (
                 (
                     await s.execute(
                         select(ContactLog)
                         .where(
-                            ContactLog.direction == Direction.OUT,
+                            out,
                             ContactLog.status == ContactStatus.PENDING,
-                            ContactLog.created_at < now - STALE,
+                            orphaned(ContactLog.claimed_by),
                         )
                         .order_by(ContactLog.id)
                         .limit(BATCH)
@@ -241,23 +271,30 @@ class ReplySweeper:
                 .scalars()
                 .all()
             )
-            debtors = {r.debtor_id for r in stale} | {d for _, d, _ in expired_rows}
+            ended = expired_rows + cut_rows
+            debtors = {r.debtor_id for r in stale} | {d for _, d, _ in ended}
             tickets, stopped = await standing(s, debtors - {None})
-            await _announce_failed(
-                s, [(i, k) for i, d, k in expired_rows if k == AGENT or d in tickets], LATE, now
-            )
+            for rows, why in ((expired_rows, LATE), (cut_rows, INTERRUPTED)):
+                await _announce_failed(
+                    s, [(i, k) for i, d, k in rows if k == AGENT or d in tickets], why, now
+                )
             taken: list[ContactLog] = []
             dropped: list[tuple[int, str]] = []
             for row in stale:
                 why = _not_now(row, tickets, stopped)
                 # Another process sweeping at once waits for this one's commit, then finds
-                # the row taken.
+                # the row claimed by a live process.
                 took = await s.execute(
                     update(ContactLog)
-                    .where(ContactLog.id == row.id, ContactLog.status == ContactStatus.PENDING)
+                    .where(
+                        ContactLog.id == row.id,
+                        ContactLog.status == ContactStatus.PENDING,
+                        orphaned(ContactLog.claimed_by),
+                    )
                     .values(
-                        status=ContactStatus.FAILED if why else ContactStatus.RESENDING,
+                        status=ContactStatus.FAILED if why else ContactStatus.PENDING,
                         error=why,
+                        claimed_by=None if why else self.sender.lease.name,
                     )
                 )
                 if took.rowcount == 1:
@@ -293,6 +330,7 @@ class ReplySweeper:
 
 
 LATE = "not sent: the bot stopped first"
+INTERRUPTED = "interrupted: delivery unknown, not resent"
 HELD = "not sent: a person has taken the conversation over"
 STOPPED = "not sent: the debtor may no longer be contacted"
 

@@ -9,6 +9,7 @@ from bot.db.models_channel import (
     Direction,
     LinkToken,
 )
+from bot.db.models_ops import ChatPace, SendPace, Worker
 from bot.db.models_people import Account, AccountStatus, AuditEvent, Debtor, DebtorPhone, Payment
 from bot.db.models_work import (
     CannedReply,
@@ -35,6 +36,7 @@ __all__ = [
     "Base",
     "CannedReply",
     "ChannelLink",
+    "ChatPace",
     "ConsoleEvent",
     "ContactLog",
     "ContactStatus",
@@ -52,9 +54,11 @@ __all__ = [
     "PromiseStatus",
     "ReminderOutbox",
     "RepaymentPlan",
+    "SendPace",
     "StaffNote",
     "StaffSession",
     "StaffUser",
     "TemplateVersion",
     "TicketStatus",
+    "Worker",
 ]

@@ -26,10 +26,11 @@ class ContactStatus(StrEnum):
     """What became of a logged message."""
 
     RECEIVED = "received"
-    # A reply stored with the turn that wrote it, not yet sent (see bot/conversation/replies.py).
+    # A reply stored with the turn that wrote it, not yet sent (see bot/conversation/replies.py),
+    # in the care of the process ``claimed_by`` names.
     PENDING = "pending"
-    # A pending reply a sweep took over from a process that stopped before sending it.
-    RESENDING = "resending"
+    # A reply handed to the channel: its request has started.
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
 
@@ -107,6 +108,9 @@ class ContactLog(IdMixin, Base):
     error: Mapped[str | None] = mapped_column(Text())
     # The agent who wrote a message out (kind "agent"); none for the bot's and the debtor's.
     staff_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    # The process (a row of ``worker``) that is to send a reply; another takes over once that
+    # process's lease has run out.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -43,6 +43,9 @@ class OutboxStatus(StrEnum):
     """Every reminder ends in one of these, with a reason."""
 
     PENDING = "pending"
+    # Taken by one process (``claimed_by``, a live worker) and being checked; not yet sent.
+    CLAIMED = "claimed"
+    # Handed to the channel: its request has started. Only these can be "delivery unknown".
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"

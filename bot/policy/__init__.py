@@ -122,10 +122,11 @@ class LateFees(_Strict):
 class Dispatch(_Strict):
     """Sending limits and retries."""
 
-    global_per_second: float = Field(gt=0, le=30)
+    # Telegram's free limit is about 30/s; paid broadcasts allow up to 1,000/s.
+    global_per_second: float = Field(gt=0, le=1000)
     per_chat_per_second: float = Field(gt=0, le=1)
     max_attempts: int = Field(ge=1, le=10)
-    stuck_after_minutes: int = Field(ge=1)
+    lease_seconds: float = Field(ge=3, le=600)
 
 
 class Schedule(_Strict):

@@ -1,11 +1,13 @@
 """The dispatcher: claims due outbox rows, checks everything again at the last moment, sends.
 
 Every row ends in a named state with a reason. A row is claimed by switching it from
-``pending`` to ``sending`` in one statement (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so
-two dispatchers never take the same row. A row still ``sending`` after ``stuck_after_minutes``
-belongs to a process that died mid-send: whether Telegram delivered it cannot be known, so it is
-settled as ``failed`` with reason ``interrupted`` and never resent (a missed reminder is better
-than a doubled one; the next cadence step plans a new one).
+``pending`` to ``claimed`` in the name of this process's worker lease, in one statement (with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two dispatchers never take the same row. It
+becomes ``sending`` only as its request to the channel starts (bot/db/workers.py). When a
+process's lease runs out, any dispatcher gives its ``claimed`` rows back to ``pending`` (they
+were never sent, and go out now) and settles its ``sending`` rows as ``failed`` with reason
+``interrupted``: whether the channel delivered those cannot be known, and they are never
+resent (a missed reminder is better than a doubled one; the next cadence step plans a new one).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from bot.channel import (
     PermanentSendError,
     Sender,
     TransientSendError,
+    Withdrawn,
 )
 from bot.db.base import UTCDateTime
+from bot.db.batch import GroupCommit
 from bot.db.models import (
     ChannelLink,
     ContactLog,
@@ -39,6 +43,7 @@ from bot.db.models import (
     ReminderOutbox,
     RepaymentPlan,
 )
+from bot.db.workers import Claimed, orphaned
 from bot.policy import Policy
 from bot.policy.window import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
 from bot.reminders.compose import (
@@ -62,6 +67,8 @@ class DispatchReport:
     sent: int = 0
     deferred: int = 0
     interrupted: int = 0
+    # Rows a stopped process had claimed and not begun to send: given back, and sent now.
+    recovered: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     retrying: int = 0
@@ -69,7 +76,7 @@ class DispatchReport:
 
 @dataclass(frozen=True)
 class _Decision:
-    status: str  # sent, skipped, deferred, failed, retry
+    status: str  # sent, skipped, deferred, failed, retry, lost (another process has it)
     reason: str | None = None
     not_before: datetime | None = None
 
@@ -96,14 +103,18 @@ class Dispatcher:
         *,
         creditor: str,
         payment_url_template: str,
-        worker: str = "dispatcher",
     ) -> None:
         self.sessions = sessions
         self.sender = sender
         self.policy = policy
         self.creditor = creditor
         self.payment_url_template = payment_url_template
-        self.worker = worker
+        # Rows are claimed in the name of the process that sends them.
+        self.worker = sender.lease.name
+        # Rows settled at the same moment share one commit.
+        self._settled: GroupCommit[tuple[int, dict[str, object]], None] = GroupCommit(
+            sessions, self._write_settled
+        )
 
     async def dispatch(self, now: datetime) -> DispatchReport:
         """Send every row due at ``now``; return what happened.
@@ -112,7 +123,7 @@ class Dispatcher:
         limiter always has the next message waiting and the pipeline never drains mid-run.
         """
         report = DispatchReport()
-        report.interrupted = await self.settle_interrupted(now)
+        report.recovered, report.interrupted = await self.recover()
         running: set[asyncio.Task[None]] = set()
         exhausted = False
         while True:
@@ -139,24 +150,31 @@ class Dispatcher:
         for row in rows:
             await self._process(row, now, report)
 
-    async def settle_interrupted(self, now: datetime) -> int:
-        """Close rows a dead process left in ``sending`` (see the module docstring)."""
-        cutoff = now - timedelta(minutes=self.policy.dispatch.stuck_after_minutes)
+    async def recover(self) -> tuple[int, int]:
+        """Rows of processes whose lease ran out (see the module docstring): how many were
+        given back, and how many settled as interrupted."""
+        dead = orphaned(ReminderOutbox.claimed_by)
         async with self.sessions.begin() as s:
-            result = await s.execute(
+            back = await s.execute(
                 update(ReminderOutbox)
-                .where(
-                    ReminderOutbox.status == OutboxStatus.SENDING,
-                    ReminderOutbox.claimed_at < cutoff,
-                )
+                .where(ReminderOutbox.status == OutboxStatus.CLAIMED, dead)
+                .values(status=OutboxStatus.PENDING, claimed_by=None)
+            )
+            cut = await s.execute(
+                update(ReminderOutbox)
+                .where(ReminderOutbox.status == OutboxStatus.SENDING, dead)
                 .values(
                     status=OutboxStatus.FAILED,
                     reason="interrupted: delivery unknown, not resent",
                 )
             )
-        if result.rowcount:
-            log.warning("%d reminder(s) were interrupted mid-send and not resent", result.rowcount)
-        return result.rowcount or 0
+        if cut.rowcount:
+            log.warning(
+                "%d reminder(s) were being sent by a process that stopped; whether they arrived"
+                " is unknown, so they are not resent",
+                cut.rowcount,
+            )
+        return back.rowcount or 0, cut.rowcount or 0
 
     async def claim(self, now: datetime, limit: int) -> list[ReminderOutbox]:
         """Take up to ``limit`` due rows for this worker."""
@@ -177,7 +195,7 @@ class Dispatcher:
                     ReminderOutbox.id.in_(due.scalar_subquery()),
                     ReminderOutbox.status == OutboxStatus.PENDING,
                 )
-                .values(status=OutboxStatus.SENDING, claimed_by=self.worker, claimed_at=now)
+                .values(status=OutboxStatus.CLAIMED, claimed_by=self.worker, claimed_at=now)
                 .returning(ReminderOutbox)
             )
             return list(claimed.scalars().all())
@@ -248,25 +266,24 @@ class Dispatcher:
                     )  # fmt: skip
             except RenderError as exc:
                 return _Decision("failed", f"template: {exc}"[:200])
-            await s.execute(
-                update(ReminderOutbox)
-                .where(ReminderOutbox.id == row.id)
-                .values(attempts=ReminderOutbox.attempts + 1, account_ids=composed.account_ids)
-            )
+        # Written when the row is settled, with what became of it.
+        row.account_ids = composed.account_ids
+        row.attempts += 1
         try:
             delivery = await self.sender.send(
-                link.chat_id, composed.message, debtor_id=debtor.id, locale=debtor.locale
-            )
+                link.chat_id, composed.message, debtor_id=debtor.id, locale=debtor.locale,
+                handover=Claimed.reminder(self.sender.lease, row.id),
+            )  # fmt: skip
+        except Withdrawn:
+            return _Decision("lost")
         except ChannelUnreachable:
             return _Decision("failed", "unreachable")
         except PermanentSendError as exc:
             return _Decision("failed", f"refused: {exc}"[:200])
         except TransientSendError as exc:
-            if row.attempts + 1 >= self.policy.dispatch.max_attempts:
-                return _Decision(
-                    "failed", f"gave up after {row.attempts + 1} attempts: {exc}"[:200]
-                )
-            backoff = timedelta(seconds=2 ** (row.attempts + 1))
+            if row.attempts >= self.policy.dispatch.max_attempts:
+                return _Decision("failed", f"gave up after {row.attempts} attempts: {exc}"[:200])
+            backoff = timedelta(seconds=2**row.attempts)
             return _Decision("retry", str(exc)[:200], now + backoff)
         row.contact_log_id = delivery.log_id
         return _Decision("sent")
@@ -327,19 +344,14 @@ class Dispatcher:
             return _Decision("deferred", "outside the contact window", opens)
         # Messages sent in the last week, and any another dispatcher is sending right now (as if
         # sent now); this worker handles one debtor's rows one after another.
-        at = case(
-            (ReminderOutbox.status == OutboxStatus.SENDING, literal(now, UTCDateTime())),
-            else_=ReminderOutbox.sent_at,
-        )
+        in_hand = ReminderOutbox.status.in_([OutboxStatus.CLAIMED, OutboxStatus.SENDING])
+        at = case((in_hand, literal(now, UTCDateTime())), else_=ReminderOutbox.sent_at)
         recent = or_(
             and_(
                 ReminderOutbox.status == OutboxStatus.SENT,
                 ReminderOutbox.sent_at > now - timedelta(days=7),
             ),
-            and_(
-                ReminderOutbox.status == OutboxStatus.SENDING,
-                ReminderOutbox.claimed_by != self.worker,
-            ),
+            and_(in_hand, ReminderOutbox.claimed_by != self.worker),
         )
         query = select(at).where(
             ReminderOutbox.debtor_id == debtor.id, ReminderOutbox.id != row.id, recent
@@ -392,12 +404,20 @@ class Dispatcher:
     async def _settle(
         self, row: ReminderOutbox, decision: _Decision, now: datetime, report: DispatchReport
     ) -> None:
-        values: dict[str, object] = {"reason": decision.reason}
+        if decision.status == "lost":
+            return
+        values: dict[str, object] = {
+            "reason": decision.reason,
+            "attempts": row.attempts,
+            "account_ids": row.account_ids,
+        }
         if decision.status == "sent":
             values.update(status=OutboxStatus.SENT, sent_at=now, contact_log_id=row.contact_log_id)
             report.sent += 1
         elif decision.status in ("deferred", "retry"):
-            values.update(status=OutboxStatus.PENDING, not_before=decision.not_before)
+            values.update(
+                status=OutboxStatus.PENDING, not_before=decision.not_before, claimed_by=None
+            )
             if decision.status == "retry":
                 report.retrying += 1
             else:
@@ -408,9 +428,20 @@ class Dispatcher:
         else:
             values.update(status=OutboxStatus.FAILED)
             report.failed[(decision.reason or "unknown").split(":")[0]] += 1
-        async with self.sessions.begin() as s:
+        await self._settled.submit((row.id, values))
+
+    async def _write_settled(
+        self, s: AsyncSession, batch: list[tuple[int, dict[str, object]]]
+    ) -> list[None]:
+        """What became of the rows settled together, in one transaction."""
+        for row_id, values in batch:
             await s.execute(
                 update(ReminderOutbox)
-                .where(ReminderOutbox.id == row.id, ReminderOutbox.status == OutboxStatus.SENDING)
+                .where(
+                    ReminderOutbox.id == row_id,
+                    ReminderOutbox.status.in_([OutboxStatus.CLAIMED, OutboxStatus.SENDING]),
+                    ReminderOutbox.claimed_by == self.worker,
+                )
                 .values(**values)
             )
+        return [None] * len(batch)

@@ -97,7 +97,7 @@ async def send_reply(
         chat, why = await _reachable(s, ticket, senders, now, policy)
         if why is not None:
             return why, None
-        stored = await _queue(s, ticket, chat, [out], now, staff_id)
+        stored = await _queue(s, ticket, chat, [out], now, staff_id, senders)
         await claims.renew(s, ticket_id, staff_id, now, policy)
         return None, _Chat(chat.channel, chat.chat_id, ticket.debtor_id, stored)
 
@@ -127,7 +127,7 @@ async def hand_back(
         chat, why = await _reachable(s, ticket, senders, now, policy)
         if why is not None:
             return why, None
-        stored = await _queue(s, ticket, chat, messages, now, None)
+        stored = await _queue(s, ticket, chat, messages, now, None, senders)
         return None, _Chat(chat.channel, chat.chat_id, ticket.debtor_id, stored)
 
     why, chat = await retrying(sessions, work)
@@ -282,10 +282,12 @@ async def _queue(
     messages: list[OutMessage],
     now: datetime,
     staff_id: int | None,
+    senders: Mapping[str, Sender],
 ) -> list[replies.Pending]:
     stored = await replies.queue(
         s, channel=chat.channel, chat_id=chat.chat_id, debtor_id=ticket.debtor_id,
         messages=messages, locale=None, at=now, staff_id=staff_id,
+        claimed_by=senders[chat.channel].lease.name,
     )  # fmt: skip
     for log_id, message, _ in stored:
         publish(

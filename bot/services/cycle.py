@@ -29,6 +29,7 @@ class CycleReport:
     deferred: int = 0
     retrying: int = 0
     interrupted: int = 0
+    recovered: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     promises: Counter[str] = field(default_factory=Counter)
@@ -47,6 +48,7 @@ class CycleReport:
             f"skipped: {sum(self.skipped.values())} ({by_reason(self.skipped)})",
             f"failed: {sum(self.failed.values())} ({by_reason(self.failed)})",
             f"interrupted earlier, not resent: {self.interrupted}",
+            f"left unsent by a stopped process, sent now: {self.recovered}",
             f"tickets opened for the final stage: {self.tickets_opened}",
             f"promises settled: {by_reason(self.promises)}",
             f"plans updated: {self.plans_changed}",
@@ -77,6 +79,7 @@ async def run_cycle(
     sent = await dispatcher.dispatch(now)
     report.sent, report.deferred, report.retrying = sent.sent, sent.deferred, sent.retrying
     report.interrupted = sent.interrupted
+    report.recovered = sent.recovered
     report.skipped += sent.skipped
     report.failed += sent.failed
     return report

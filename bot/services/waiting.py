@@ -124,7 +124,7 @@ async def notify_waiting(
         message = await _notice(s, debtor, policy, now, creditor)
         stored = await replies.queue(
             s, channel=link.channel, chat_id=link.chat_id, debtor_id=debtor.id,
-            messages=[message], locale=None, at=now,
+            messages=[message], locale=None, at=now, claimed_by=sender.lease.name,
         )  # fmt: skip
         for log_id, _, _ in stored:
             publish(

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.channel import Chat, Delivery, OutMessage
+from bot.channel import Chat, Delivery, OutMessage, Withdrawn
 from bot.compliance.recorder import OutboundRecorder
 from bot.compliance.records import outbound_row, outcome_of
 from bot.conversation.pipeline import Conversations, Heard, Inbound
 from bot.db.models import ChannelLink, ContactLog, Debtor
+from bot.db.workers import WorkerLease
 from bot.dialogues.engine import Input
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
@@ -30,12 +31,16 @@ class WebChat:
 
     def __init__(self, sessions) -> None:
         self.recorder = OutboundRecorder(sessions)
+        self.lease = WorkerLease(sessions)
         self.delivered: list[tuple[int, str]] = []
 
     async def send(
-        self, chat_id: int, message: OutMessage, *, debtor_id=None, locale=None, log_id=None
+        self, chat_id: int, message: OutMessage, *, debtor_id=None, locale=None, log_id=None,
+        handover=None,
     ) -> Delivery:
         """Deliver (keep) the message and settle its contact-log row."""
+        if handover is not None and not await handover.begin():
+            raise Withdrawn("taken over")
         self.delivered.append((chat_id, message.text))
         outcome = outcome_of(len(self.delivered), None, NOW)
         if log_id is not None:

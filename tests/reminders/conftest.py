@@ -10,6 +10,7 @@ from telegram.ext import ExtBot
 
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
+from bot.db.workers import WorkerLease
 from bot.policy import Policy, load_policy
 from bot.reminders.dispatcher import Dispatcher
 from bot.sandbox import BotApiServer, RateLimits
@@ -26,13 +27,25 @@ class Post:
     sender: TelegramSender
     limiter: ChatRateLimiter
     sessions: object
+    leases: list[WorkerLease]
 
-    def dispatcher(self, policy: Policy | None = None, worker: str = "w1") -> Dispatcher:
-        """A dispatcher with the given policy (the default one otherwise)."""
+    def dispatcher(
+        self, policy: Policy | None = None, sender: TelegramSender | None = None
+    ) -> Dispatcher:
+        """A dispatcher with the given policy (the default one otherwise), sending through
+        ``sender`` (the fixture's otherwise)."""
         return Dispatcher(
-            self.sessions, self.sender, policy or load_policy(), creditor="Acme Lending",
-            payment_url_template="https://pay.example/{account_ref}", worker=worker,
+            self.sessions, sender or self.sender, policy or load_policy(), creditor="Acme Lending",
+            payment_url_template="https://pay.example/{account_ref}",
         )  # fmt: skip
+
+    async def another_process(self) -> TelegramSender:
+        """A sender with a worker lease of its own, as another process would have (live
+        until the test ends)."""
+        sender = TelegramSender(self.sender.bot, self.sessions)
+        await sender.lease.start()
+        self.leases.append(sender.lease)
+        return sender
 
     def started(self, *chat_ids: int, language: str = "en") -> None:
         """These users pressed Start, so the bot may write to them."""
@@ -50,5 +63,10 @@ async def post(sessions) -> AsyncIterator[Post]:
     limiter = ChatRateLimiter()
     bot = ExtBot(TOKEN, base_url=sandbox.api_url, rate_limiter=limiter)
     async with bot:
-        yield Post(sandbox, TelegramSender(bot, sessions), limiter, sessions)
+        sender = TelegramSender(bot, sessions)
+        await sender.lease.start()
+        post = Post(sandbox, sender, limiter, sessions, [sender.lease])
+        yield post
+        for lease in post.leases:
+            await lease.stop()
     await sandbox.stop()

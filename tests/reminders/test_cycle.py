@@ -57,6 +57,7 @@ async def test_remind_at_runs_one_cycle_and_prints_the_summary(
         "  skipped: 2 (unlinked 1, window_closed 1)",
         "  failed: 1 (unreachable 1)",
         "  interrupted earlier, not resent: 0",
+        "  left unsent by a stopped process, sent now: 0",
         "  tickets opened for the final stage: 1",
         "  promises settled: none",
         "  plans updated: 0",

@@ -319,8 +319,9 @@ async def test_two_dispatchers_at_once_send_each_reminder_once(sessions, post):
             )
     await _plan(sessions)
 
+    other = await post.another_process()
     reports = await asyncio.gather(
-        post.dispatcher(worker="one").dispatch(NOW), post.dispatcher(worker="two").dispatch(NOW)
+        post.dispatcher().dispatch(NOW), post.dispatcher(sender=other).dispatch(NOW)
     )
 
     assert sum(r.sent for r in reports) == 40

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.channel import Button, OutMessage, ReplyKeyboard
 from bot.conversation import replies
@@ -23,19 +23,25 @@ async def _out(world: World, *, waiting: int = 0) -> list[ContactLog]:
     for _ in range(100):
         async with world.sessions() as s:
             rows = list((await s.execute(query)).scalars())
-        if sum(r.status in ("pending", "resending") for r in rows) <= waiting:
+        if sum(r.status in ("pending", "sending") for r in rows) <= waiting:
             return rows
         await asyncio.sleep(0.05)
     raise AssertionError("replies still pending")
 
 
-async def _leave_pending(world: World, messages: list[OutMessage], age: timedelta) -> list[int]:
-    """What a process that committed a turn and died before sending leaves behind."""
+# A process that is no longer running: no lease of that name is alive.
+GONE = "gone-host:4242:dead00"
+
+
+async def _leave_pending(
+    world: World, messages: list[OutMessage], age: timedelta, by: str = GONE
+) -> list[int]:
+    """What a process ``by`` that committed a turn and died before sending leaves behind."""
     async with world.sessions.begin() as s:
         link = (await s.execute(select(ChannelLink))).scalars().first()
         stored = await replies.queue(
             s, channel="telegram", chat_id=ALICE["id"], debtor_id=link.debtor_id if link else None,
-            messages=messages, locale="en_US", at=utcnow() - age,
+            messages=messages, locale="en_US", at=utcnow() - age, claimed_by=by,
         )  # fmt: skip
     return [log_id for log_id, _, _ in stored]
 
@@ -64,7 +70,9 @@ async def test_the_sweep_sends_what_a_stopped_process_left_pending_once_and_in_o
         [OutMessage("First <b>of two</b>"), OutMessage("Second of two", buttons=menu)],
         timedelta(minutes=3),
     )
-    (young,) = await _leave_pending(world, [OutMessage("Just written")], timedelta(seconds=10))
+    # A reply a live process holds is its own to send, however long it has waited.
+    alive = world.process.replies.sender.lease.name
+    (held,) = await _leave_pending(world, [OutMessage("Held")], timedelta(minutes=5), by=alive)
     (late,) = await _leave_pending(world, [OutMessage("Far too late")], timedelta(hours=2))
     sweeper = world.process.replies
 
@@ -81,7 +89,7 @@ async def test_the_sweep_sends_what_a_stopped_process_left_pending_once_and_in_o
         [{"text": "Menu", "callback_data": "m"}],
     ]
     rows = {r.id: r for r in await _out(world, waiting=1)}
-    assert [rows[i].status for i in (first, second, young, late)] == [
+    assert [rows[i].status for i in (first, second, held, late)] == [
         "sent",
         "sent",
         "pending",
@@ -118,3 +126,26 @@ async def test_a_chat_that_blocked_the_bot_gets_nothing_and_the_rest_is_marked_f
         "not sent: an earlier reply failed",
     )
     assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 1
+
+
+async def test_a_reply_a_stopped_process_was_sending_is_settled_as_unknown_not_resent(
+    world: World,
+) -> None:
+    await world.say(ALICE, "hello", expect=1)
+    (cut,) = await _leave_pending(world, [OutMessage("On its way")], timedelta(seconds=5))
+    (fresh,) = await _leave_pending(world, [OutMessage("Never begun")], timedelta(seconds=5))
+    async with world.sessions.begin() as s:
+        await s.execute(update(ContactLog).where(ContactLog.id == cut).values(status="sending"))
+
+    # Taken over at once, not after a fixed wait: its process's lease has run out.
+    assert await world.process.replies.sweep() == 1
+
+    rows = {r.id: r for r in await _out(world)}
+    assert (rows[cut].status, rows[cut].error) == (
+        "failed",
+        "interrupted: delivery unknown, not resent",
+    )
+    assert rows[fresh].status == "sent"
+    assert (await world.texts(ALICE, 2))[1:] == ["Never begun"]
+    await asyncio.sleep(0.2)
+    assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 2

@@ -14,8 +14,10 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.transport import AiohttpRequest
 from bot.conversation.pipeline import Conversations
 from bot.db.base import utcnow
+from bot.db.workers import WorkerLease
 from bot.dialogues.engine import Settings as DialogueSettings
 from bot.dialogues.router import Dialogues
+from bot.metrics import Metrics
 from bot.policy import Policy, load_policy
 from bot.settings import Settings
 
@@ -27,6 +29,8 @@ def build_application(
     clock: Callable[[], datetime] = utcnow,
     rate_limiter: ChatRateLimiter | None = None,
     policy: Policy | None = None,
+    lease: WorkerLease | None = None,
+    metrics: Metrics | None = None,
 ) -> Application:
     """The Application talking to ``settings.telegram_api_url`` with our handlers installed."""
     settings.require("bot_token")
@@ -47,7 +51,8 @@ def build_application(
         .updater(None)
     )
     application = builder.build()
-    sender = TelegramSender(application.bot, sessions, clock)
+    metrics = metrics or Metrics()
+    sender = TelegramSender(application.bot, sessions, clock, lease, metrics)
     owner = Dialogues(
         policy or load_policy(settings.policy_file),
         DialogueSettings(settings.creditor_name, settings.payment_url_template),
@@ -55,6 +60,6 @@ def build_application(
     conversations = Conversations(
         sessions, owner, {sender.channel: sender}, clock, settings.creditor_name
     )
-    application.bot_data["services"] = handlers.Services(conversations, sender)
+    application.bot_data["services"] = handlers.Services(conversations, sender, metrics)
     handlers.install(application)
     return application

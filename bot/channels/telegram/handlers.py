@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from telegram import Bot, Update
@@ -27,6 +28,7 @@ from bot.channels.telegram.sender import CHANNEL, TelegramSender
 from bot.conversation.pipeline import Conversations, Heard, Inbound
 from bot.dialogues import registry
 from bot.dialogues.engine import Input
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 # The commands the dialogues answer (the command menu lists these, /start and /stop).
@@ -39,6 +41,7 @@ class Services:
 
     conversations: Conversations
     sender: TelegramSender
+    metrics: Metrics = field(default_factory=Metrics)
     # update_id → set once that update's turn has committed (or failed); the poller waits on
     # these before confirming a batch to Telegram, not on the sending of the replies.
     turns: dict[int, asyncio.Future[None]] = field(default_factory=dict)
@@ -94,14 +97,18 @@ def _heard(update: Update) -> Heard | None:
 async def _handle(update: Update, context: BotContext, inp: Input) -> None:
     """Hand the update to the pipeline; tell the poller once its turn has committed."""
     services = context.services
+    started = time.perf_counter()
 
     def committed() -> None:
+        services.metrics.turn_seconds.observe(time.perf_counter() - started)
         turn = services.turns.get(update.update_id)
         if turn is not None and not turn.done():
             turn.set_result(None)
 
     inbound = Inbound(_chat(update), inp, update.update_id, _heard(update))
-    await services.conversations.handle(inbound, committed=committed)
+    services.metrics.updates.labels("telegram").inc()
+    outcome = await services.conversations.handle(inbound, committed=committed)
+    services.metrics.turns.labels(outcome).inc()
 
 
 async def on_start(update: Update, context: BotContext) -> None:

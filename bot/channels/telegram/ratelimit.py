@@ -4,6 +4,13 @@ Messages are spaced at least ``1 / per_chat_rate`` apart in each chat and ``1 / 
 apart overall, so the bot does not rely on 429s to slow down. A 429 that comes anyway pauses
 every send for its ``retry_after`` and the same request is tried again: a 429 means Telegram
 did not deliver it, so retrying never doubles a message.
+
+Where the next free slots are kept is the ``Pace``: in memory (:class:`LocalPace`) for one
+process, or in PostgreSQL (:class:`SharedPace`) so that every process sending for the bot
+keeps to the bot's limits together, and a 429 any of them gets pauses them all.
+
+A stored message's hand-over (bot.channel.Handover) is begun here, after the wait and right
+before the request: that is the moment the message becomes "being sent".
 """
 
 from __future__ import annotations
@@ -11,11 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
+
+from bot.channel import Handover, Withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +38,205 @@ _LIMITED_PREFIXES = ("send", "edit", "copy", "forward")
 _NOT_PACED_IN_CHAT = frozenset({"editMessageReplyMarkup"})
 
 
-class ChatRateLimiter(BaseRateLimiter[int]):
-    """Per-chat and global spacing of sends, plus honouring ``retry_after``."""
+class Pace(Protocol):
+    """Where sending slots are reserved. Every instant is ``time.monotonic()``'s."""
 
-    def __init__(
-        self, global_rate: float = 30.0, per_chat_rate: float = 1.0, max_retries: int = 5
-    ) -> None:
+    async def chat_slot(self, chat_id: int | str) -> float:
+        """Reserve this chat's next slot; the instant it starts."""
+        ...
+
+    async def global_slot(self) -> float:
+        """Reserve the bot's next slot overall (after any pause); the instant it starts."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Telegram asked the bot to wait: no slot starts sooner than ``seconds`` from now."""
+        ...
+
+
+class LocalPace:
+    """Slots kept in this process's memory: right when one process sends for the bot."""
+
+    def __init__(self, global_rate: float, per_chat_rate: float) -> None:
         self.global_interval = 1.0 / global_rate
         self.chat_interval = 1.0 / per_chat_rate
-        self.max_retries = max_retries
         self._global_next = 0.0
         self._chat_next: dict[int | str, float] = {}
         self._paused_until = 0.0
+
+    async def chat_slot(self, chat_id: int | str) -> float:
+        """This chat's next slot, one interval after its last."""
+        now = time.monotonic()
+        slot = max(now, self._chat_next.get(chat_id, 0.0), self._paused_until)
+        self._chat_next[chat_id] = slot + self.chat_interval
+        if len(self._chat_next) > 10_000:
+            for idle in [c for c, t in self._chat_next.items() if t < now]:
+                del self._chat_next[idle]
+        return slot
+
+    async def global_slot(self) -> float:
+        """The bot's next slot, one interval after the last one reserved."""
+        # Reserved before sleeping: a late wake-up must not push every later slot back, or the
+        # achieved rate drifts below the limit on a busy event loop.
+        slot = max(time.monotonic(), self._global_next, self._paused_until)
+        self._global_next = slot + self.global_interval
+        return slot
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every slot back until the pause is over."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+# The next slot of a chat, and of the bot, reserved in one statement each. Instants are the
+# database server's seconds since the epoch; the answer is how far ahead the slot is, which
+# this process turns into its own monotonic clock, so the processes' clocks never meet.
+_CHAT_SLOT = text(
+    "WITH t AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
+    " INSERT INTO chat_pace (channel, chat_id, next_at)"
+    " SELECT :channel, :chat_id, t.now + :gap FROM t"
+    " ON CONFLICT (channel, chat_id) DO UPDATE"
+    " SET next_at = greatest(chat_pace.next_at, excluded.next_at - :gap) + :gap"
+    " RETURNING next_at - :gap - (SELECT now FROM t)"
+)
+_GLOBAL_SLOTS = text(
+    "WITH t AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
+    " UPDATE send_pace SET next_at = greatest(next_at, paused_until, t.now) + :n * :gap"
+    " FROM t WHERE channel = :channel"
+    " RETURNING next_at - :n * :gap - t.now"
+)
+_PAUSE = text(
+    "UPDATE send_pace SET paused_until = greatest(paused_until,"
+    " extract(epoch FROM clock_timestamp())::float8 + :seconds) WHERE channel = :channel"
+)
+_ENSURE = text(
+    "INSERT INTO send_pace (channel, next_at, paused_until) VALUES (:channel, 0, 0)"
+    " ON CONFLICT (channel) DO NOTHING"
+)
+_FORGET_IDLE = text(
+    "DELETE FROM chat_pace WHERE channel = :channel"
+    " AND next_at < extract(epoch FROM clock_timestamp())::float8 - 60"
+)
+# A block of the bot's slots reserved at once covers at most this long, so a pause another
+# process writes is seen within it.
+BLOCK_SECONDS = 0.05
+FORGET_EVERY = 10_000
+
+
+class SharedPace:
+    """Slots kept in PostgreSQL, shared by every process sending for the bot.
+
+    A chat's slot is one ``INSERT … ON CONFLICT`` (rows of chats idle for a minute are
+    removed now and then). The bot's slots are reserved in blocks of as many as are waiting
+    here, up to ``BLOCK_SECONDS`` worth (one at 30/s, 50 at 1,000/s), so the cost per message
+    falls as the rate rises. If the database cannot be reached, this process keeps to the
+    limits alone until it can (and says so once).
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, global_rate: float, per_chat_rate: float, channel: str
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.global_interval = 1.0 / global_rate
+        self.chat_interval = 1.0 / per_chat_rate
+        self.block = max(1, int(global_rate * BLOCK_SECONDS))
+        self.local = LocalPace(global_rate, per_chat_rate)
+        self._slots: deque[float] = deque()
+        self._reserving: asyncio.Future[None] | None = None
+        self._waiting = 0
+        self._ready = False
+        self._chat_reservations = 0
+        self._degraded = False
+
+    async def _run(self, statement: Any, **params: Any) -> Any:
+        async with self.engine.connect() as conn:
+            if not self._ready:
+                await conn.execute(_ENSURE, {"channel": self.channel})
+                self._ready = True
+            result = (await conn.execute(statement, {"channel": self.channel, **params})).scalar()
+            await conn.commit()
+        if self._degraded:
+            self._degraded = False
+            log.warning("sending limits are shared through the database again")
+        return result
+
+    def _alone(self, exc: Exception) -> None:
+        if not self._degraded:
+            self._degraded = True
+            log.warning(
+                "cannot reach the database for the shared sending limits (%s);"
+                " keeping to them in this process alone until it answers",
+                type(exc).__name__,
+            )
+
+    async def chat_slot(self, chat_id: int | str) -> float:
+        """This chat's next slot, as every process sees it."""
+        try:
+            ahead = await self._run(_CHAT_SLOT, chat_id=int(chat_id), gap=self.chat_interval)
+        except Exception as exc:
+            self._alone(exc)
+            return await self.local.chat_slot(chat_id)
+        self._chat_reservations += 1
+        if self._chat_reservations % FORGET_EVERY == 0:
+            try:
+                await self._run(_FORGET_IDLE)
+            except Exception as exc:
+                self._alone(exc)
+        return time.monotonic() + max(0.0, ahead)
+
+    async def global_slot(self) -> float:
+        """The bot's next slot, from this process's block or a new one."""
+        self._waiting += 1
+        try:
+            while not self._slots:
+                if self._reserving is None:
+                    self._reserving = asyncio.ensure_future(self._reserve())
+                reserving = self._reserving
+                await asyncio.shield(reserving)
+            return self._slots.popleft()
+        finally:
+            self._waiting -= 1
+
+    async def _reserve(self) -> None:
+        n = min(self._waiting, self.block) or 1
+        try:
+            ahead = await self._run(_GLOBAL_SLOTS, n=n, gap=self.global_interval)
+        except Exception as exc:
+            self._alone(exc)
+            self._slots.append(await self.local.global_slot())
+        else:
+            first = time.monotonic() + max(0.0, ahead)
+            self._slots.extend(first + i * self.global_interval for i in range(n))
+        finally:
+            self._reserving = None
+
+    async def pause(self, seconds: float) -> None:
+        """Pause every process: slots already handed out here are dropped."""
+        self._slots.clear()
+        await self.local.pause(seconds)
+        try:
+            await self._run(_PAUSE, seconds=seconds)
+        except Exception as exc:
+            self._alone(exc)
+
+
+class ChatRateLimiter(BaseRateLimiter[Handover]):
+    """Per-chat and global spacing of sends, plus honouring ``retry_after``."""
+
+    def __init__(
+        self,
+        global_rate: float = 30.0,
+        per_chat_rate: float = 1.0,
+        max_retries: int = 5,
+        *,
+        pace: Pace | None = None,
+    ) -> None:
+        self.pace = pace or LocalPace(global_rate, per_chat_rate)
+        self.max_retries = max_retries
         self.retry_after_count = 0
+        # Called on every 429 (the process's metrics count them).
+        self.on_retry_after: Callable[[], None] | None = None
+        self._paused_until = 0.0
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -53,18 +251,23 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
+        rate_limit_args: Handover | None,
     ) -> Any:
-        """Wait for this chat's and the bot's next free slot, send, and retry after a 429."""
+        """Wait for this chat's and the bot's next free slot, hand the message over, send,
+        and retry after a 429."""
         limited = endpoint.startswith(_LIMITED_PREFIXES)
         chat_id = None if endpoint in _NOT_PACED_IN_CHAT else data.get("chat_id")
         for attempt in range(self.max_retries + 1):
             if limited:
                 await self._wait_turn(chat_id)
+            if rate_limit_args is not None and not await rate_limit_args.begin():
+                raise Withdrawn("another process took this message over")
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 self.retry_after_count += 1
+                if self.on_retry_after is not None:
+                    self.on_retry_after()
                 delay = exc.retry_after
                 seconds = (
                     delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
@@ -73,26 +276,32 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                     raise
                 log.warning("Telegram asked to wait %.1fs before %s", seconds, endpoint)
                 self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+                await self.pace.pause(seconds)
+                if rate_limit_args is not None:
+                    await rate_limit_args.undo()
         raise AssertionError("unreachable")
 
     async def _wait_turn(self, chat_id: int | str | None) -> None:
-        now = time.monotonic()
         if chat_id is not None:
-            slot = max(now, self._chat_next.get(chat_id, 0.0), self._paused_until)
-            self._chat_next[chat_id] = slot + self.chat_interval
-            if slot > now:
-                await asyncio.sleep(slot - now)
-            if len(self._chat_next) > 10_000:
-                self._forget_idle_chats()
-        # Reserve the next global slot and only then sleep: a late wake-up must not push every
-        # later slot back, or the achieved rate drifts below the limit on a busy event loop.
-        now = time.monotonic()
-        slot = max(now, self._global_next, self._paused_until)
-        self._global_next = slot + self.global_interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+            await _sleep_until(await self.pace.chat_slot(chat_id))
+        await _sleep_until(await self.pace.global_slot())
+        # A pause this process heard of while it slept: take a slot after it (they are spaced
+        # out; waking everyone at its end would be a burst).
+        while time.monotonic() < self._paused_until:
+            await _sleep_until(await self.pace.global_slot())
 
-    def _forget_idle_chats(self) -> None:
-        now = time.monotonic()
-        for chat_id in [c for c, t in self._chat_next.items() if t < now]:
-            del self._chat_next[chat_id]
+
+async def _sleep_until(instant: float) -> None:
+    wait = instant - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)
+
+
+def limiter_for(engine: AsyncEngine, global_rate: float, per_chat_rate: float) -> ChatRateLimiter:
+    """The limiter for a process on this database: shared through PostgreSQL, or in memory on
+    SQLite (which one process uses at a time)."""
+    if engine.dialect.name == "postgresql":
+        return ChatRateLimiter(
+            pace=SharedPace(engine, global_rate, per_chat_rate, channel="telegram")
+        )
+    return ChatRateLimiter(global_rate, per_chat_rate)

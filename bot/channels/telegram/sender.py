@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import (
     Bot,
@@ -24,17 +26,21 @@ from bot import labels
 from bot.channel import (
     ChannelUnreachable,
     Delivery,
+    Handover,
     OutMessage,
     PermanentSendError,
     ReplyKeyboard,
     TransientSendError,
+    Withdrawn,
 )
 from bot.compliance.recorder import OutboundRecorder, Written
 from bot.compliance.records import outbound_row, outcome_of
 from bot.conversation.watched import AGENT, announce, announced
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink
+from bot.db.workers import WorkerLease
 from bot.i18n import translator
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -81,10 +87,14 @@ class TelegramSender:
         bot: Bot,
         sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime] = utcnow,
+        lease: WorkerLease | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
         self.clock = clock
+        self.lease = lease or WorkerLease(sessions)
+        self.metrics = metrics or Metrics()
         self.recorder = OutboundRecorder(sessions, on_write=self._announce)
 
     async def send(
@@ -95,9 +105,42 @@ class TelegramSender:
         debtor_id: int | None = None,
         locale: str | None = None,
         log_id: int | None = None,
+        handover: Handover | None = None,
     ) -> Delivery:
         """Send one message and log it (in its stored row ``log_id``, if it has one); raise a
-        SendError saying whether to retry."""
+        SendError saying whether to retry. ``handover`` is begun by the rate limiter, after
+        its wait, as the request starts."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            delivery = await self._send(chat_id, message, debtor_id, locale, log_id, handover)
+            outcome = "sent"
+            return delivery
+        except ChannelUnreachable:
+            outcome = "blocked"
+            raise
+        except PermanentSendError:
+            outcome = "refused"
+            raise
+        except TransientSendError:
+            outcome = "failed"
+            raise
+        except Withdrawn:
+            outcome = "taken_over"
+            raise
+        finally:
+            self.metrics.send_seconds.observe(time.perf_counter() - started)
+            self.metrics.sent.labels(message.kind, outcome).inc()
+
+    async def _send(
+        self,
+        chat_id: int,
+        message: OutMessage,
+        debtor_id: int | None,
+        locale: str | None,
+        log_id: int | None,
+        handover: Handover | None,
+    ) -> Delivery:
         text, parse_mode = message.text, ParseMode.HTML
         if message.kind == AGENT:
             # A person's words go as they wrote them, read as nothing but text; the contact log
@@ -105,8 +148,17 @@ class TelegramSender:
             text, parse_mode = html.unescape(text), None
         try:
             sent = await self.bot.send_message(
-                chat_id, text, parse_mode=parse_mode, reply_markup=to_markup(message, locale)
+                chat_id,
+                text,
+                parse_mode=parse_mode,
+                reply_markup=to_markup(message, locale),
+                rate_limit_args=handover,
             )
+        except Withdrawn:
+            raise  # nothing was sent, and the row is another process's now
+        except SQLAlchemyError as exc:
+            # The hand-over could not be written, so nothing was sent.
+            raise TransientSendError(f"database: {type(exc).__name__}") from exc
         except Forbidden as exc:
             await self._record(
                 chat_id, message, debtor_id, log_id, None, f"forbidden: {exc.message}"
