@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import (
@@ -81,18 +81,22 @@ class Metrics:
         """Read the shared depths from the database (``now``: the business clock's instant)."""
         async with sessions() as s:
             outbox = dict.fromkeys(("due", "later", "claimed", "sending"), 0)
+            due = func.sum(case((ReminderOutbox.not_before <= now, 1), else_=0))
             rows = await s.execute(
-                select(ReminderOutbox.status, ReminderOutbox.not_before <= now, func.count())
+                select(ReminderOutbox.status, func.count(), due)
                 .where(
                     ReminderOutbox.status.in_(
                         [OutboxStatus.PENDING, OutboxStatus.CLAIMED, OutboxStatus.SENDING]
                     )
                 )
-                .group_by(ReminderOutbox.status, ReminderOutbox.not_before <= now)
+                .group_by(ReminderOutbox.status)
             )
-            for status, due, count in rows:
-                state = ("due" if due else "later") if status == OutboxStatus.PENDING else status
-                outbox[state] += count
+            for status, count, due_now in rows:
+                if status == OutboxStatus.PENDING:
+                    outbox["due"] += due_now or 0
+                    outbox["later"] += count - (due_now or 0)
+                else:
+                    outbox[status] += count
             for state, count in outbox.items():
                 self.outbox.labels(state).set(count)
             replies = dict.fromkeys((ContactStatus.PENDING, ContactStatus.SENDING), 0)
@@ -101,7 +105,7 @@ class Metrics:
                 .where(ContactLog.status.in_(list(replies)), ContactLog.direction == Direction.OUT)
                 .group_by(ContactLog.status)
             )
-            replies.update(dict(rows.tuples().all()))
+            replies.update({status: count for status, count in rows})
             for state, count in replies.items():
                 self.replies.labels(str(state)).set(count)
             tickets = dict.fromkeys((TicketStatus.OPEN, TicketStatus.CLAIMED), 0)
@@ -110,7 +114,7 @@ class Metrics:
                 .where(HandoffTicket.status.in_(list(tickets)))
                 .group_by(HandoffTicket.status)
             )
-            tickets.update(dict(rows.tuples().all()))
+            tickets.update({status: count for status, count in rows})
             for status, count in tickets.items():
                 self.tickets.labels(str(status)).set(count)
             live = await s.execute(select(func.count()).where(Worker.alive_until > time.time()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -18,6 +19,8 @@ from bot.policy import load_policy
 from bot.settings import Settings
 from bot.web.api import add_api_routes
 from bot.web.console import Console, make_console_app
+
+log = logging.getLogger(__name__)
 
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 METRICS = web.AppKey("metrics", Metrics)
@@ -60,8 +63,8 @@ async def metrics(request: web.Request) -> web.Response:
         try:
             async with asyncio.timeout(DB_TIMEOUT):
                 await registry.refresh(sessions, request.app[CLOCK]())
-        except Exception:
-            pass  # the counters are still worth having; the depths keep their last values
+        except Exception as exc:  # the counters are still worth having
+            log.warning("metrics: the database did not answer (%s)", type(exc).__name__)
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -35,7 +35,13 @@ class WebChat:
         self.delivered: list[tuple[int, str]] = []
 
     async def send(
-        self, chat_id: int, message: OutMessage, *, debtor_id=None, locale=None, log_id=None,
+        self,
+        chat_id: int,
+        message: OutMessage,
+        *,
+        debtor_id=None,
+        locale=None,
+        log_id=None,
         handover=None,
     ) -> Delivery:
         """Deliver (keep) the message and settle its contact-log row."""

@@ -20,6 +20,8 @@ from tests.reminders.conftest import BOT
 
 LEASE = timedelta(minutes=POLICY.handoff.lease_minutes)
 # 22:00 in New York: outside the contact window.
+# A process that stopped: no lease of that name is alive.
+GONE = "gone-host:4242:dead00"
 NIGHT = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 USER = {"id": CHAT, "first_name": "Dee", "language_code": "en"}
 
@@ -186,7 +188,7 @@ async def test_the_sweeper_sends_an_agents_reply_a_stopped_process_left(sessions
         (stored,) = await replies.queue(
             s, channel="telegram", chat_id=CHAT, debtor_id=debtor_id,
             messages=[OutMessage("I am back &amp; here", kind="agent")], locale=None,
-            at=NOW - timedelta(minutes=3), staff_id=ada,
+            at=NOW - timedelta(minutes=3), staff_id=ada, claimed_by=GONE,
         )  # fmt: skip
     sweeper = ReplySweeper(sessions, post.sender, lambda: NOW)
 
@@ -207,11 +209,12 @@ async def test_the_sweeper_never_sends_what_may_no_longer_go_out(sessions, post)
         # The bot's answer from before the claim, and an agent's reply before an opt-out.
         await replies.queue(
             s, channel="telegram", chat_id=CHAT, debtor_id=debtor_id,
-            messages=[OutMessage("Here is the menu.")], locale=None, at=old,
+            messages=[OutMessage("Here is the menu.")], locale=None, at=old, claimed_by=GONE,
         )  # fmt: skip
         await replies.queue(
             s, channel="telegram", chat_id=CHAT, debtor_id=debtor_id,
             messages=[OutMessage("Hello", kind="agent")], locale=None, at=old, staff_id=ada,
+            claimed_by=GONE,
         )  # fmt: skip
         (await s.get(Debtor, debtor_id)).opted_out_at = NOW
 

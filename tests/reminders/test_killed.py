@@ -77,7 +77,7 @@ async def test_a_killed_remind_run_doubles_nothing_and_loses_nothing(
     # Run again at once: the dead process's lease still holds for a moment, so its rows wait;
     # once it has run out they go out.
     second = _remind(env)
-    out, err = await asyncio.to_thread(second.communicate, timeout=120)
+    _, err = await asyncio.to_thread(second.communicate, timeout=120)
     assert second.returncode == 0, err
     deadline = time.monotonic() + 60
     while True:

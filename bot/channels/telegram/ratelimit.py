@@ -93,20 +93,22 @@ class LocalPace:
 _CHAT_SLOT = text(
     "WITH t AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
     " INSERT INTO chat_pace (channel, chat_id, next_at)"
-    " SELECT :channel, :chat_id, t.now + :gap FROM t"
+    " SELECT :channel, :chat_id, t.now + CAST(:gap AS float8) FROM t"
     " ON CONFLICT (channel, chat_id) DO UPDATE"
     " SET next_at = greatest(chat_pace.next_at, excluded.next_at - :gap) + :gap"
     " RETURNING next_at - :gap - (SELECT now FROM t)"
 )
 _GLOBAL_SLOTS = text(
     "WITH t AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
-    " UPDATE send_pace SET next_at = greatest(next_at, paused_until, t.now) + :n * :gap"
+    " UPDATE send_pace SET next_at = greatest(next_at, paused_until, t.now)"
+    " + CAST(:span AS float8)"
     " FROM t WHERE channel = :channel"
-    " RETURNING next_at - :n * :gap - t.now"
+    " RETURNING next_at - :span - t.now"
 )
 _PAUSE = text(
     "UPDATE send_pace SET paused_until = greatest(paused_until,"
-    " extract(epoch FROM clock_timestamp())::float8 + :seconds) WHERE channel = :channel"
+    " extract(epoch FROM clock_timestamp())::float8 + CAST(:seconds AS float8))"
+    " WHERE channel = :channel"
 )
 _ENSURE = text(
     "INSERT INTO send_pace (channel, next_at, paused_until) VALUES (:channel, 0, 0)"
@@ -153,7 +155,8 @@ class SharedPace:
             if not self._ready:
                 await conn.execute(_ENSURE, {"channel": self.channel})
                 self._ready = True
-            result = (await conn.execute(statement, {"channel": self.channel, **params})).scalar()
+            done = await conn.execute(statement, {"channel": self.channel, **params})
+            result = done.scalar() if done.returns_rows else None
             await conn.commit()
         if self._degraded:
             self._degraded = False
@@ -164,7 +167,7 @@ class SharedPace:
         if not self._degraded:
             self._degraded = True
             log.warning(
-                "cannot reach the database for the shared sending limits (%s);"
+                "cannot use the database for the shared sending limits (%s);"
                 " keeping to them in this process alone until it answers",
                 type(exc).__name__,
             )
@@ -200,7 +203,7 @@ class SharedPace:
     async def _reserve(self) -> None:
         n = min(self._waiting, self.block) or 1
         try:
-            ahead = await self._run(_GLOBAL_SLOTS, n=n, gap=self.global_interval)
+            ahead = await self._run(_GLOBAL_SLOTS, span=n * self.global_interval)
         except Exception as exc:
             self._alone(exc)
             self._slots.append(await self.local.global_slot())
