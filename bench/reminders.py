@@ -183,8 +183,9 @@ async def _fleet(url: str, count: int, processes: int, kill_every: float) -> dic
             for n, proc in enumerate(fleet):
                 if proc.returncode is not None and await unsettled(for_anyone=True):
                     fleet[n] = await remind()  # rows a killed process held are free now
-            if time.perf_counter() >= next_kill:
-                victim = random.randrange(processes)
+            alive = [n for n, p in enumerate(fleet) if p.returncode is None]
+            if time.perf_counter() >= next_kill and alive:
+                victim = random.choice(alive)
                 pid = fleet[victim].pid
                 fleet[victim].send_signal(signal.SIGKILL)
                 await fleet[victim].wait()

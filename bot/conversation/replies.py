@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channel import (
@@ -57,6 +57,8 @@ from bot.db.workers import Claimed, orphaned
 log = logging.getLogger(__name__)
 
 EXPIRE = timedelta(hours=1)
+# How old a reply of this process must be before a sweep takes it as left behind by a failure.
+STRAY = timedelta(seconds=30)
 SWEEP_EVERY = 10.0
 # Replies taken over in one sweep at most; more wait for the next.
 BATCH = 200
@@ -148,22 +150,28 @@ async def deliver(
     """Send one chat's stored replies in order (``watched``: consoles hear of each delivery).
     A chat that blocked the bot ends it quietly, returning why; any other failure marks the
     rest failed and is raised."""
-    with watching(watched):
-        for n, (log_id, message, locale) in enumerate(replies):
-            try:
-                await sender.send(
-                    chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id,
-                    handover=Claimed.reply(sender.lease, log_id),
-                )  # fmt: skip
-            except Withdrawn:
-                return None  # another process took these replies over and sends them
-            except SendError as exc:
-                rest = [later for later, _, _ in replies[n + 1 :]]
-                if rest:
-                    await _fail(sessions, rest, "not sent: an earlier reply failed", watched)
-                if isinstance(exc, ChannelUnreachable):
-                    return exc
-                raise
+    table = ContactLog.__table__
+    ids = [log_id for log_id, _, _ in replies]
+    sender.lease.hold(table, ids)  # type: ignore[arg-type]
+    try:
+        with watching(watched):
+            for n, (log_id, message, locale) in enumerate(replies):
+                try:
+                    await sender.send(
+                        chat_id, message, debtor_id=debtor_id, locale=locale, log_id=log_id,
+                        handover=Claimed.reply(sender.lease, log_id),
+                    )  # fmt: skip
+                except Withdrawn:
+                    return None  # another process took these replies over and sends them
+                except SendError as exc:
+                    rest = [later for later, _, _ in replies[n + 1 :]]
+                    if rest:
+                        await _fail(sessions, rest, "not sent: an earlier reply failed", watched)
+                    if isinstance(exc, ChannelUnreachable):
+                        return exc
+                    raise
+    finally:
+        sender.lease.let_go(table, ids)  # type: ignore[arg-type]
     return None
 
 
@@ -238,13 +246,15 @@ class ReplySweeper:
                 .returning(ContactLog.id, ContactLog.debtor_id, ContactLog.kind)
             )
             expired_rows = expired.all()
+            unheld = self.sender.lease.unheld(ContactLog.__table__)  # type: ignore[arg-type]
+            # A reply of this very process is only taken as left behind once it is a while old
+            # (its turn may have committed a moment ago, its sending not begun yet).
+            nobodys = or_(
+                orphaned(ContactLog.claimed_by), and_(unheld, ContactLog.created_at < now - STRAY)
+            )
             cut = await s.execute(
                 update(ContactLog)
-                .where(
-                    out,
-                    ContactLog.status == ContactStatus.SENDING,
-                    orphaned(ContactLog.claimed_by),
-                )
+                .where(out, ContactLog.status == ContactStatus.SENDING, nobodys)
                 .values(status=ContactStatus.FAILED, error=INTERRUPTED)
                 .returning(ContactLog.id, ContactLog.debtor_id, ContactLog.kind)
             )
@@ -259,11 +269,7 @@ class ReplySweeper:
                 (
                     await s.execute(
                         select(ContactLog)
-                        .where(
-                            out,
-                            ContactLog.status == ContactStatus.PENDING,
-                            orphaned(ContactLog.claimed_by),
-                        )
+                        .where(out, ContactLog.status == ContactStatus.PENDING, nobodys)
                         .order_by(ContactLog.id)
                         .limit(BATCH)
                     )
@@ -289,7 +295,7 @@ class ReplySweeper:
                     .where(
                         ContactLog.id == row.id,
                         ContactLog.status == ContactStatus.PENDING,
-                        orphaned(ContactLog.claimed_by),
+                        nobodys,
                     )
                     .values(
                         status=ContactStatus.FAILED if why else ContactStatus.PENDING,

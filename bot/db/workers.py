@@ -22,9 +22,10 @@ import secrets
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.batch import GroupCommit
@@ -64,9 +65,29 @@ class WorkerLease:
         self.lease_seconds = lease_seconds
         self.name = name or worker_name()
         self._heart: asyncio.Task[None] | None = None
+        # The rows this process is working on now (table name, id); a row claimed in its name
+        # and not among them was left behind by a failure (the database went away mid-send).
+        self._in_hand: set[tuple[str, int]] = set()
         self._hand_overs: GroupCommit[tuple[str, str, int], bool] = GroupCommit(
             sessions, self._write
         )
+
+    def hold(self, table: Table, ids: Iterable[int]) -> None:
+        """These rows are being worked on by this process now."""
+        self._in_hand.update((table.name, row_id) for row_id in ids)
+
+    def let_go(self, table: Table, ids: Iterable[int]) -> None:
+        """Done with these rows (settled, or given up)."""
+        self._in_hand.difference_update((table.name, row_id) for row_id in ids)
+
+    def unheld(self, table: Table) -> ColumnElement[bool]:
+        """Rows nobody is working on: claimed by no live process, or by this one and left
+        behind (not in hand)."""
+        mine = [row_id for name, row_id in self._in_hand if name == table.name]
+        left_behind = table.c.claimed_by == self.name
+        if mine:
+            left_behind = and_(left_behind, table.c.id.not_in(mine))
+        return or_(orphaned(table.c.claimed_by), left_behind)
 
     async def start(self) -> None:
         """Register and keep the lease alive in the background until ``stop``."""
@@ -163,10 +184,13 @@ class Claimed:
 
     def __init__(self, lease: WorkerLease, table: Table, row_id: int, claimed: str) -> None:
         self.lease, self.table, self.row_id, self.claimed = lease, table, row_id, claimed
+        # Whether the row is marked as being sent: from then on, sent or not cannot be known.
+        self.begun = False
 
     async def begin(self) -> bool:
         """Mark the row as being sent; False if this process no longer holds it."""
-        return await self.lease.hand_over(self.table, self.row_id, self.claimed)
+        self.begun = await self.lease.hand_over(self.table, self.row_id, self.claimed)
+        return self.begun
 
     async def undo(self) -> None:
         """Back to claimed: the channel asked to wait and has not taken it."""
@@ -180,6 +204,7 @@ class Claimed:
                 )
                 .values(status=self.claimed)
             )
+        self.begun = False
 
     @classmethod
     def reply(cls, lease: WorkerLease, log_id: int) -> Claimed:

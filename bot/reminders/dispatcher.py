@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channel import (
@@ -43,7 +44,7 @@ from bot.db.models import (
     ReminderOutbox,
     RepaymentPlan,
 )
-from bot.db.workers import Claimed, orphaned
+from bot.db.workers import Claimed
 from bot.policy import Policy
 from bot.policy.window import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
 from bot.reminders.compose import (
@@ -151,9 +152,10 @@ class Dispatcher:
             await self._process(row, now, report)
 
     async def recover(self) -> tuple[int, int]:
-        """Rows of processes whose lease ran out (see the module docstring): how many were
-        given back, and how many settled as interrupted."""
-        dead = orphaned(ReminderOutbox.claimed_by)
+        """Rows of processes whose lease ran out (see the module docstring), and this
+        process's own left behind by a failure: how many were given back, and how many
+        settled as interrupted."""
+        dead = self.sender.lease.unheld(ReminderOutbox.__table__)  # type: ignore[arg-type]
         async with self.sessions.begin() as s:
             back = await s.execute(
                 update(ReminderOutbox)
@@ -198,17 +200,41 @@ class Dispatcher:
                 .values(status=OutboxStatus.CLAIMED, claimed_by=self.worker, claimed_at=now)
                 .returning(ReminderOutbox)
             )
-            return list(claimed.scalars().all())
+            rows = list(claimed.scalars().all())
+        self.sender.lease.hold(ReminderOutbox.__table__, [r.id for r in rows])  # type: ignore[arg-type]
+        return rows
 
     async def _process(self, row: ReminderOutbox, now: datetime, report: DispatchReport) -> None:
+        handover = Claimed.reminder(self.sender.lease, row.id)
         try:
-            decision = await self._send(row, now)
-        except Exception as exc:  # one bad row must not stop the others
-            log.exception("reminder %s failed unexpectedly", row.id)
-            decision = _Decision("failed", f"error: {type(exc).__name__}")
-        await self._settle(row, decision, now, report)
+            try:
+                decision = await self._send(row, now, handover)
+            except Exception as exc:  # one bad row must not stop the others
+                decision = self._after_error(row, exc, handover.begun, now)
+            await self._settle(row, decision, now, report)
+        except Exception as exc:  # the database went away: the next pass finds the row
+            log.warning("reminder %s could not be settled (%s)", row.id, type(exc).__name__)
+        finally:
+            # Settled, or left for the next pass to find (the database went away).
+            self.sender.lease.let_go(ReminderOutbox.__table__, [row.id])  # type: ignore[arg-type]
 
-    async def _send(self, row: ReminderOutbox, now: datetime) -> _Decision:
+    def _after_error(
+        self, row: ReminderOutbox, exc: Exception, begun: bool, now: datetime
+    ) -> _Decision:
+        """What to make of a row whose handling raised: sent or not cannot be known once its
+        request had begun; before that, a database that went away means try again."""
+        if begun:
+            log.warning("reminder %s: %s after it was handed over", row.id, type(exc).__name__)
+            return _Decision("failed", "interrupted: delivery unknown, not resent")
+        if isinstance(exc, SQLAlchemyError | OSError):
+            log.warning("reminder %s: the database failed (%s)", row.id, type(exc).__name__)
+            return _Decision(
+                "retry", f"database: {type(exc).__name__}", now + timedelta(seconds=5)
+            )
+        log.exception("reminder %s failed unexpectedly", row.id)
+        return _Decision("failed", f"error: {type(exc).__name__}")
+
+    async def _send(self, row: ReminderOutbox, now: datetime, handover: Claimed) -> _Decision:
         async with self.sessions.begin() as s:
             # Locking the debtor makes the caps check and this row's claim one step for every
             # dispatcher: the next one to look sees this row as being sent.
@@ -272,7 +298,7 @@ class Dispatcher:
         try:
             delivery = await self.sender.send(
                 link.chat_id, composed.message, debtor_id=debtor.id, locale=debtor.locale,
-                handover=Claimed.reminder(self.sender.lease, row.id),
+                handover=handover,
             )  # fmt: skip
         except Withdrawn:
             return _Decision("lost")

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select, update
 
 from bot.db.models import ReminderOutbox, Worker
+from bot.db.workers import Claimed
 from bot.policy import load_policy
 from bot.reminders.planner import plan
 from tests.helpers import add_debtor
@@ -79,7 +80,9 @@ async def test_a_process_whose_lease_ran_out_sends_nothing_it_no_longer_holds(se
         )
     assert (await post.dispatcher().dispatch(NOW)).sent == 1
     # The slow process wakes and goes on with the row it had claimed: its hand-over is refused.
-    decision = await post.dispatcher(sender=slow)._send(claimed, NOW)
+    decision = await post.dispatcher(sender=slow)._send(
+        claimed, NOW, Claimed.reminder(slow.lease, claimed.id)
+    )
 
     assert decision.status == "lost"
     assert len(post.sandbox.bot_texts(BOT, 801)) == 1

@@ -13,6 +13,7 @@ from bot.conversation import replies
 from bot.conversation.replies import ReplySweeper
 from bot.db.base import utcnow
 from bot.db.models import ChannelLink, ContactLog
+from bot.db.workers import WorkerLease
 from tests.telegram.conftest import ALICE, BOT, World
 
 
@@ -70,9 +71,12 @@ async def test_the_sweep_sends_what_a_stopped_process_left_pending_once_and_in_o
         [OutMessage("First <b>of two</b>"), OutMessage("Second of two", buttons=menu)],
         timedelta(minutes=3),
     )
-    # A reply a live process holds is its own to send, however long it has waited.
-    alive = world.process.replies.sender.lease.name
-    (held,) = await _leave_pending(world, [OutMessage("Held")], timedelta(minutes=5), by=alive)
+    # A reply another live process holds is its own to send, however long it has waited.
+    alive = WorkerLease(world.sessions)
+    await alive.start()
+    (held,) = await _leave_pending(
+        world, [OutMessage("Held")], timedelta(minutes=5), by=alive.name
+    )
     (late,) = await _leave_pending(world, [OutMessage("Far too late")], timedelta(hours=2))
     sweeper = world.process.replies
 
@@ -104,6 +108,7 @@ async def test_the_sweep_sends_what_a_stopped_process_left_pending_once_and_in_o
     assert await sweeper.sweep() == 0
     await asyncio.sleep(0.2)
     assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 3
+    await alive.stop()
 
 
 async def test_a_chat_that_blocked_the_bot_gets_nothing_and_the_rest_is_marked_failed(
@@ -149,3 +154,24 @@ async def test_a_reply_a_stopped_process_was_sending_is_settled_as_unknown_not_r
     assert (await world.texts(ALICE, 2))[1:] == ["Never begun"]
     await asyncio.sleep(0.2)
     assert len(world.sandbox.bot_messages(BOT, ALICE["id"])) == 2
+
+
+async def test_a_reply_this_process_left_behind_after_a_failure_is_sent_by_its_next_sweep(
+    world: World,
+) -> None:
+    await world.say(ALICE, "hello", expect=1)
+    mine = world.process.replies.sender.lease.name
+    # Stored by this very process, whose sending then failed (the database went away, say):
+    # nobody is working on it, so after a while its own sweep sends it.
+    (young,) = await _leave_pending(
+        world, [OutMessage("Just stored")], timedelta(seconds=5), by=mine
+    )
+    (stray,) = await _leave_pending(
+        world, [OutMessage("Left behind")], timedelta(minutes=1), by=mine
+    )
+
+    assert await world.process.replies.sweep() == 1
+
+    assert (await world.texts(ALICE, 2))[1:] == ["Left behind"]
+    rows = {r.id: r for r in await _out(world, waiting=1)}
+    assert (rows[young].status, rows[stray].status) == ("pending", "sent")
