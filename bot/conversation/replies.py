@@ -232,6 +232,37 @@ class ReplySweeper:
     async def sweep(self) -> int:
         """Take over the replies of processes whose lease ran out and send them; how many
         were taken."""
+        # One sweep of this process at a time takes rows, and holds what it took before the
+        # next one looks (a row of this process not in hand counts as left behind).
+        async with self.sender.lease.sweeping:
+            taken, tickets = await self._take()
+            self.sender.lease.hold(ContactLog.__table__, [r.id for r in taken])  # type: ignore[arg-type]
+        chats: defaultdict[tuple[int, int | None], list[Pending]] = defaultdict(list)
+        for row in taken:
+            chats[(row.chat_id, row.debtor_id)].append((row.id, *message_of(row)))
+        if chats:
+            log.warning("sending %d replies a stopped process left unsent", len(taken))
+        results = await asyncio.gather(
+            *(
+                deliver(
+                    self.sender,
+                    self.sessions,
+                    chat_id,
+                    debtor_id,
+                    replies,
+                    watched=debtor_id in tickets,
+                )
+                for (chat_id, debtor_id), replies in chats.items()
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("a pending reply could not be sent: %s", type(result).__name__)
+        return len(taken)
+
+    async def _take(self) -> tuple[list[ContactLog], dict[int, str]]:
+        """Fail what is too late or was interrupted, and take what nobody is sending."""
         now = self.clock()
         out = ContactLog.direction == Direction.OUT
         async with self.sessions.begin() as s:
@@ -310,29 +341,7 @@ class ReplySweeper:
                         taken.append(row)
             for log_id, why in dropped:
                 await _announce_failed(s, [(log_id, AGENT)], why, now)
-        chats: defaultdict[tuple[int, int | None], list[Pending]] = defaultdict(list)
-        for row in taken:
-            chats[(row.chat_id, row.debtor_id)].append((row.id, *message_of(row)))
-        if chats:
-            log.warning("sending %d replies a stopped process left unsent", len(taken))
-        results = await asyncio.gather(
-            *(
-                deliver(
-                    self.sender,
-                    self.sessions,
-                    chat_id,
-                    debtor_id,
-                    replies,
-                    watched=debtor_id in tickets,
-                )
-                for (chat_id, debtor_id), replies in chats.items()
-            ),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                log.warning("a pending reply could not be sent: %s", type(result).__name__)
-        return len(taken)
+        return taken, tickets
 
 
 LATE = "not sent: the bot stopped first"

@@ -68,6 +68,8 @@ class WorkerLease:
         # The rows this process is working on now (table name, id); a row claimed in its name
         # and not among them was left behind by a failure (the database went away mid-send).
         self._in_hand: set[tuple[str, int]] = set()
+        # Held while this process's sweeps take rows over (bot/conversation/replies.py).
+        self.sweeping = asyncio.Lock()
         self._hand_overs: GroupCommit[tuple[str, str, int], bool] = GroupCommit(
             sessions, self._write
         )
