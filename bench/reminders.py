@@ -8,6 +8,7 @@
     achieved rate / limit (goal ≥ 0.97), 429s (goal 0), duplicates (must be 0); then 3 again
     with one of them killed (SIGKILL) every few seconds and started again: duplicates 0, every
     row settled, "delivery unknown" at most the requests in flight at the kills.
+(c) What reserving a sending slot in PostgreSQL costs per message, against one send.
 
     python bench/reminders.py [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/nudgebot_bench]
                               [--sizes 100000 1000000] [--dispatch 3000] [--processes 1 3]
@@ -244,6 +245,54 @@ async def _fleet(url: str, count: int, processes: int, kill_every: float) -> dic
         os.unlink(policy.name)
 
 
+async def _pace_cost(url: str, count: int) -> dict[str, float]:
+    """What reserving a slot in PostgreSQL costs (a chat's and the bot's, at 1,000/s: paid
+    broadcasts), against one sendMessage to the local Bot API with no limits."""
+    from telegram.ext import ExtBot
+
+    from bot.channels.telegram.ratelimit import SharedPace
+    from bot.db.engine import create_engine
+    from bot.sandbox import BotApiServer, RateLimits
+
+    await fresh_database(url)
+    engine = create_engine(url)
+    pace = SharedPace(engine, 1000.0, 1.0, channel="telegram")
+    await pace.chat_slot(0)
+    started = time.perf_counter()
+    for n in range(count):
+        await pace.chat_slot(1 + n)
+        await pace.global_slot()
+    reserve = (time.perf_counter() - started) / count
+    # 50 messages at once, as a busy process has them: the chats' slots in one statement,
+    # the bot's in a block.
+
+    async def both(chat: int) -> None:
+        await pace.chat_slot(chat)
+        await pace.global_slot()
+
+    started = time.perf_counter()
+    for n in range(count // 50):
+        await asyncio.gather(*(both(count + 50 * n + k) for k in range(50)))
+    block = (time.perf_counter() - started) / count
+    await pace.close()
+    await engine.dispose()
+    server = BotApiServer(rate_limits=RateLimits(enabled=False))
+    token = "777001:bench-pace"
+    server.add_bot(token, username="pace_bot")
+    await server.start()
+    server.send_text("pace_bot", {"id": 5, "first_name": "P"}, "/start")
+    from bot.channels.telegram.transport import AiohttpRequest
+
+    async with ExtBot(token, base_url=server.api_url, request=AiohttpRequest()) as bot:
+        await bot.send_message(5, "warm")
+        started = time.perf_counter()
+        for _ in range(count // 4):
+            await bot.send_message(5, "Hello")
+        send = (time.perf_counter() - started) / (count // 4)
+    await server.stop()
+    return {"reserve_ms": reserve * 1000, "block_ms": block * 1000, "send_ms": send * 1000}
+
+
 def _child(*args: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
@@ -267,6 +316,8 @@ def main() -> None:
         kind, size = args.child[0], int(args.child[1])
         if kind == "plan":
             coro = _planning(args.pg, size)
+        elif kind == "pace":
+            coro = _pace_cost(args.pg, size)
         else:
             coro = _fleet(args.pg, size, int(args.child[2]), float(args.child[3]))
         print(json.dumps(asyncio.run(coro)))
@@ -303,6 +354,15 @@ def main() -> None:
                 f" {r['too_many_requests']} (goal 0); duplicates {r['duplicates']} (must be 0)"
             )
             print(f"    outbox: {', '.join(f'{k} {v:,}' for k, v in sorted(r['states'].items()))}")
+    print("(c) the cost of a shared sending slot in PostgreSQL, against a send")
+    r = _child("pace", "4000")
+    print(
+        f"  a chat's slot and the bot's, one message at a time: {r['reserve_ms']:.3f} ms per"
+        f" message; 50 at a time (1,000/s): {r['block_ms']:.3f} ms per message; one"
+        f" sendMessage to the local Bot API: {r['send_ms']:.3f} ms; ratios"
+        f" {r['reserve_ms'] / r['send_ms']:.2f} and {r['block_ms'] / r['send_ms']:.3f} (a send"
+        " to Telegram itself also waits tens of ms for the network)"
+    )
 
 
 if __name__ == "__main__":

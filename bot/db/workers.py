@@ -34,6 +34,8 @@ from bot.db.models import ContactLog, ContactStatus, OutboxStatus, ReminderOutbo
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15.0
+# A process whose lease ran out this long ago leaves the register (seconds).
+FORGET_AFTER = 24 * 3600
 
 
 def worker_name() -> str:
@@ -70,7 +72,7 @@ class WorkerLease:
         self._in_hand: set[tuple[str, int]] = set()
         # Held while this process's sweeps take rows over (bot/conversation/replies.py).
         self.sweeping = asyncio.Lock()
-        self._hand_overs: GroupCommit[tuple[str, str, int], bool] = GroupCommit(
+        self._hand_overs: GroupCommit[tuple[Table, str, int], bool] = GroupCommit(
             sessions, self._write
         )
 
@@ -92,8 +94,11 @@ class WorkerLease:
         return or_(orphaned(table.c.claimed_by), left_behind)
 
     async def start(self) -> None:
-        """Register and keep the lease alive in the background until ``stop``."""
+        """Register and keep the lease alive in the background until ``stop``; forget the
+        processes that died a day ago or more."""
         await self.beat()
+        async with self.sessions.begin() as s:
+            await s.execute(delete(Worker).where(Worker.alive_until < time.time() - FORGET_AFTER))
         self._heart = asyncio.create_task(self._beating(), name="worker-heartbeat")
 
     async def stop(self) -> None:
@@ -108,12 +113,12 @@ class WorkerLease:
                 pass
         try:
             async with self.sessions.begin() as s:
-                await self.release(s)
+                await self._release(s)
                 await s.execute(delete(Worker).where(Worker.name == self.name))
         except Exception:
             log.warning("could not give back this process's claims; its lease runs out instead")
 
-    async def release(self, s: AsyncSession) -> None:
+    async def _release(self, s: AsyncSession) -> None:
         """Give back every claim of this process that was not handed over."""
         await s.execute(
             update(ReminderOutbox)
@@ -152,15 +157,14 @@ class WorkerLease:
     async def hand_over(self, table: Table, row_id: int, claimed: str) -> bool:
         """Mark one claimed row (status ``claimed``) as being sent now; False if this process
         no longer holds it (another took it over), and then it must not be sent."""
-        return await self._hand_overs.submit((table.name, claimed, row_id))
+        return await self._hand_overs.submit((table, claimed, row_id))
 
-    async def _write(self, s: AsyncSession, batch: list[tuple[str, str, int]]) -> list[bool]:
-        wanted: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
-        for name, claimed, row_id in batch:
-            wanted[(name, claimed)].append(row_id)
+    async def _write(self, s: AsyncSession, batch: list[tuple[Table, str, int]]) -> list[bool]:
+        wanted: defaultdict[tuple[Table, str], list[int]] = defaultdict(list)
+        for table, claimed, row_id in batch:
+            wanted[(table, claimed)].append(row_id)
         taken: set[tuple[str, int]] = set()
-        for (name, claimed), ids in wanted.items():
-            table = _TABLES[name]
+        for (table, claimed), ids in wanted.items():
             result = await s.execute(
                 update(table)
                 .where(
@@ -171,14 +175,8 @@ class WorkerLease:
                 .values(status="sending")
                 .returning(table.c.id)
             )
-            taken.update((name, row_id) for row_id in result.scalars())
-        return [(name, row_id) in taken for name, _, row_id in batch]
-
-
-_TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (ReminderOutbox.__table__, ContactLog.__table__)  # type: ignore[misc]
-}
+            taken.update((table.name, row_id) for row_id in result.scalars())
+        return [(table.name, row_id) in taken for table, _, row_id in batch]
 
 
 class Claimed:

@@ -479,6 +479,8 @@ def check_replies(replies: list[OutMessage]) -> None:
                 assert 1 <= size <= MAX_CALLBACK_BYTES, (button.data, size)
 
 
+# The flows' rules do not depend on the database: CI runs this on PostgreSQL only.
+@pytest.mark.once
 def test_random_conversations_store_only_what_was_confirmed(database_url: str) -> None:
     """Thousands of random inputs through the engine break none of the properties."""
 

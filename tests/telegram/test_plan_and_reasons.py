@@ -9,7 +9,8 @@ from bot.db.models import Account, Debtor, HandoffTicket, RepaymentPlan
 from tests.telegram.conftest import ALICE, WANG, World
 from tests.telegram.test_promise import buttons, press, verify
 
-pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
+# The flows' steps do not depend on the database: CI runs these on PostgreSQL only.
+pytestmark = [pytest.mark.parametrize("world", ["polling"], indirect=True), pytest.mark.once]
 
 
 async def tickets(world: World) -> list[tuple]:

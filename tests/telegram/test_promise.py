@@ -15,7 +15,8 @@ from bot.policy import load_policy
 from bot.services.payments import record_payments
 from tests.telegram.conftest import ALICE, BOT, WANG, World
 
-pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
+# The flows' steps do not depend on the database: CI runs these on PostgreSQL only.
+pytestmark = [pytest.mark.parametrize("world", ["polling"], indirect=True), pytest.mark.once]
 
 
 async def verify(world: World, user: dict, debtor_ref: str, answer: str) -> int:

@@ -11,7 +11,8 @@ from babel.dates import format_date
 from tests.telegram.conftest import ALICE, WANG, World
 from tests.telegram.test_promise import buttons, local_today, press, promises, verify
 
-pytestmark = pytest.mark.parametrize("world", ["polling"], indirect=True)
+# The flows' steps do not depend on the database: CI runs these on PostgreSQL only.
+pytestmark = [pytest.mark.parametrize("world", ["polling"], indirect=True), pytest.mark.once]
 
 BOB = {"id": 7003, "first_name": "Bob", "language_code": "en"}
 NEW_YORK, LOS_ANGELES, SHANGHAI = "America/New_York", "America/Los_Angeles", "Asia/Shanghai"

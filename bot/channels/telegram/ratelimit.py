@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
@@ -51,6 +51,10 @@ class Pace(Protocol):
 
     async def pause(self, seconds: float) -> None:
         """Telegram asked the bot to wait: no slot starts sooner than ``seconds`` from now."""
+        ...
+
+    async def close(self) -> None:
+        """Release what it holds."""
         ...
 
 
@@ -86,17 +90,21 @@ class LocalPace:
         """Hold every slot back until the pause is over."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
 
 # The next slot of a chat, and of the bot, reserved in one statement each. Instants are the
 # database server's seconds since the epoch; the answer is how far ahead the slot is, which
 # this process turns into its own monotonic clock, so the processes' clocks never meet.
-_CHAT_SLOT = text(
+_CHAT_SLOTS = text(
     "WITH t AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
     " INSERT INTO chat_pace (channel, chat_id, next_at)"
-    " SELECT :channel, :chat_id, t.now + CAST(:gap AS float8) FROM t"
+    " SELECT :channel, c, t.now + CAST(:gap AS float8)"
+    " FROM unnest(CAST(:chats AS bigint[])) AS c, t"
     " ON CONFLICT (channel, chat_id) DO UPDATE"
     " SET next_at = greatest(chat_pace.next_at, excluded.next_at - :gap) + :gap"
-    " RETURNING next_at - :gap - (SELECT now FROM t)"
+    " RETURNING chat_id, next_at - :gap - (SELECT now FROM t)"
 )
 _GLOBAL_SLOTS = text(
     "WITH t AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
@@ -122,13 +130,17 @@ _FORGET_IDLE = text(
 # process writes is seen within it.
 BLOCK_SECONDS = 0.05
 FORGET_EVERY = 10_000
+# How long a reservation keeps trying the database before this process keeps to the limits
+# alone (seconds).
+PATIENCE = 5.0
 
 
 class SharedPace:
     """Slots kept in PostgreSQL, shared by every process sending for the bot.
 
-    A chat's slot is one ``INSERT … ON CONFLICT`` (rows of chats idle for a minute are
-    removed now and then). The bot's slots are reserved in blocks of as many as are waiting
+    Slots are reserved on a connection kept for it, in autocommit. The chats' slots asked
+    for at the same moment are one ``INSERT … ON CONFLICT`` (rows of chats idle for a minute
+    are removed now and then). The bot's slots are reserved in blocks of as many as are waiting
     here, up to ``BLOCK_SECONDS`` worth (one at 30/s, 50 at 1,000/s), so the cost per message
     falls as the rate rises. If the database cannot be reached, this process keeps to the
     limits alone until it can (and says so once).
@@ -146,22 +158,59 @@ class SharedPace:
         self._slots: deque[float] = deque()
         self._reserving: asyncio.Future[None] | None = None
         self._waiting = 0
-        self._ready = False
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
         self._chat_reservations = 0
+        self._chats_waiting: list[tuple[int, asyncio.Future[float]]] = []
+        self._chats_writer: asyncio.Task[None] | None = None
         self._degraded = False
 
     async def _run(self, statement: Any, **params: Any) -> Any:
-        async with self.engine.connect() as conn:
-            if not self._ready:
-                await conn.execute(_ENSURE, {"channel": self.channel})
-                self._ready = True
-            done = await conn.execute(statement, {"channel": self.channel, **params})
-            result = done.scalar() if done.returns_rows else None
-            await conn.commit()
-        if self._degraded:
-            self._degraded = False
-            log.warning("sending limits are shared through the database again")
-        return result
+        """Run one statement; on a failure, on a new connection again, for up to
+        ``PATIENCE`` seconds (the first statement after a restart of the server meets the old
+        connection; a server restarting is back in a few). Sending without the shared limits
+        would let every process send at the bot's whole rate."""
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            try:
+                result = await self._once(statement, params)
+            except Exception:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.25)
+                continue
+            if self._degraded:
+                self._degraded = False
+                log.warning("sending limits are shared through the database again")
+            return result
+
+    async def _once(self, statement: Any, params: dict[str, Any]) -> Any:
+        # One connection kept for this, in autocommit: a statement is one round trip (a pooled
+        # connection with its own transaction costs two more, and the pool's reset).
+        async with self._lock:
+            if self._conn is None:
+                conn = await self.engine.connect()
+                try:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await conn.execute(_ENSURE, {"channel": self.channel})
+                except BaseException:
+                    await _discard(conn)
+                    raise
+                self._conn = conn
+            try:
+                done = await self._conn.execute(statement, {"channel": self.channel, **params})
+            except BaseException:
+                conn, self._conn = self._conn, None
+                await _discard(conn)
+                raise
+            return done.all() if done.returns_rows else None
+
+    async def close(self) -> None:
+        """Give back the connection."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await _discard(conn)
 
     def _alone(self, exc: Exception) -> None:
         if not self._degraded:
@@ -173,9 +222,14 @@ class SharedPace:
             )
 
     async def chat_slot(self, chat_id: int | str) -> float:
-        """This chat's next slot, as every process sees it."""
+        """This chat's next slot, as every process sees it (reserved with the others that are
+        waiting here at the same moment, in one statement)."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._chats_waiting.append((int(chat_id), future))
+        if self._chats_writer is None or self._chats_writer.done():
+            self._chats_writer = asyncio.create_task(self._reserve_chats())
         try:
-            ahead = await self._run(_CHAT_SLOT, chat_id=int(chat_id), gap=self.chat_interval)
+            ahead = await future
         except Exception as exc:
             self._alone(exc)
             return await self.local.chat_slot(chat_id)
@@ -186,6 +240,28 @@ class SharedPace:
             except Exception as exc:
                 self._alone(exc)
         return time.monotonic() + max(0.0, ahead)
+
+    async def _reserve_chats(self) -> None:
+        while self._chats_waiting:
+            # A chat twice in one statement would be updated twice: its second waits a turn.
+            batch: dict[int, asyncio.Future[float]] = {}
+            later: list[tuple[int, asyncio.Future[float]]] = []
+            for chat_id, future in self._chats_waiting:
+                if chat_id in batch:
+                    later.append((chat_id, future))
+                else:
+                    batch[chat_id] = future
+            self._chats_waiting = later
+            try:
+                rows = await self._run(_CHAT_SLOTS, chats=list(batch), gap=self.chat_interval)
+            except Exception as exc:
+                for future in batch.values():
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for chat_id, ahead in rows:
+                    if not batch[chat_id].done():
+                        batch[chat_id].set_result(ahead)
 
     async def global_slot(self) -> float:
         """The bot's next slot, from this process's block or a new one."""
@@ -203,7 +279,7 @@ class SharedPace:
     async def _reserve(self) -> None:
         n = min(self._waiting, self.block) or 1
         try:
-            ahead = await self._run(_GLOBAL_SLOTS, span=n * self.global_interval)
+            ((ahead,),) = await self._run(_GLOBAL_SLOTS, span=n * self.global_interval)
         except Exception as exc:
             self._alone(exc)
             self._slots.append(await self.local.global_slot())
@@ -245,7 +321,8 @@ class ChatRateLimiter(BaseRateLimiter[Handover]):
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
-        """Nothing to release."""
+        """Release the pace's connection, if it has one."""
+        await self.pace.close()
 
     async def process_request(
         self,
@@ -292,6 +369,18 @@ class ChatRateLimiter(BaseRateLimiter[Handover]):
         # out; waking everyone at its end would be a burst).
         while time.monotonic() < self._paused_until:
             await _sleep_until(await self.pace.global_slot())
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close a connection that may be broken, without a word if it is."""
+    try:
+        await conn.invalidate()
+    except Exception:
+        pass
+    try:
+        await conn.close()
+    except Exception:
+        pass
 
 
 async def _sleep_until(instant: float) -> None:
