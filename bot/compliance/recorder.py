@@ -13,19 +13,14 @@ them (the agent console's events) commits together with them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.engine import retrying
+from bot.db.batch import GroupCommit
 from bot.db.models import ContactLog
-
-# Rows written in one statement at most; more wait for the next.
-BATCH = 500
-
 
 # A row to insert, or the id of a stored row and what to set on it; and whether to announce it.
 Write = tuple[dict[str, Any], int | None, bool]
@@ -42,40 +37,17 @@ class OutboundRecorder:
     ) -> None:
         self.sessions = sessions
         self.on_write = on_write
-        self._pending: list[tuple[Write, asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # The write goes on even if the caller is cancelled: the message has been sent.
+        self._writes: GroupCommit[Write, int] = GroupCommit(sessions, self._write)
 
     async def record(self, row: dict[str, Any]) -> int:
         """Write one contact-log row (as ``records.outbound_row`` builds it); its id."""
-        return await self._enqueue((row, None, False))
+        return await self._writes.submit((row, None, False))
 
     async def settle(self, log_id: int, values: dict[str, Any], *, announce: bool = False) -> int:
         """Set what became of a stored reply (as ``records.outcome_of`` says); its id.
         ``announce`` hands it to the hook (consoles watch it)."""
-        return await self._enqueue((values, log_id, announce))
-
-    async def _enqueue(self, write: Write) -> int:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
-        # The write goes on even if the caller is cancelled: the message has been sent.
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-            writes = [write for write, _ in batch]
-            try:
-                ids = await retrying(self.sessions, lambda s, w=writes: self._write(s, w))
-            except Exception as exc:  # every waiter hears of the failure
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for (_, future), log_id in zip(batch, ids, strict=True):
-                    if not future.done():
-                        future.set_result(log_id)
+        return await self._writes.submit((values, log_id, announce))
 
     async def _write(self, s: AsyncSession, writes: list[Write]) -> list[int]:
         # Plain statements on the table, without the ORM's bulk machinery.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import pytest
 from telegram.ext import ExtBot
@@ -14,6 +15,7 @@ from bot.db.workers import WorkerLease
 from bot.policy import Policy, load_policy
 from bot.reminders.dispatcher import Dispatcher
 from bot.sandbox import BotApiServer, RateLimits
+from tests.helpers import add_debtor
 
 TOKEN = "515151:AAE-dispatch-test-token"
 BOT = "nudge_dispatch_bot"
@@ -46,6 +48,18 @@ class Post:
         await sender.lease.start()
         self.leases.append(sender.lease)
         return sender
+
+    async def due(self, chats: list[int], today: date) -> None:
+        """A verified debtor per chat, with one account three days overdue, who pressed
+        Start (nothing for the bot to answer: only to remind)."""
+        self.started(*chats)
+        self.sandbox.bot(BOT).updates.clear()
+        async with self.sessions.begin() as s:
+            for chat in chats:
+                await add_debtor(
+                    s, f"D-{chat}", chat_id=chat,
+                    accounts=[(f"A-{chat}", today - timedelta(days=3), 100, "USD")],
+                )  # fmt: skip
 
     def started(self, *chat_ids: int, language: str = "en") -> None:
         """These users pressed Start, so the bot may write to them."""

@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ from bot.db.engine import create_engine, is_sqlite, session_factory
 from bot.db.models import ReminderOutbox, Worker
 from bot.policy import DEFAULT_POLICY
 from bot.settings import Settings
-from tests.helpers import add_debtor
 from tests.reminders.conftest import BOT, TOKEN
 
 AT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York
@@ -69,14 +68,7 @@ async def test_a_postgresql_restart_mid_campaign_stops_no_process(
             " (root and pg_ctlcluster); here it cannot be restarted"
         )
     chats = list(range(9100, 9100 + DEBTORS))
-    post.started(*chats)
-    post.sandbox.bot(BOT).updates.clear()  # the bot has nothing to answer, only to remind
-    async with sessions.begin() as s:
-        for chat in chats:
-            await add_debtor(
-                s, f"D-{chat}", chat_id=chat,
-                accounts=[(f"A-{chat}", TODAY - timedelta(days=3), 100, "USD")],
-            )  # fmt: skip
+    await post.due(chats, TODAY)
     policy = tmp_path / "policy.toml"
     policy.write_text(
         DEFAULT_POLICY.read_text(encoding="utf-8")

@@ -11,13 +11,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
 from bot.db.models import ReminderOutbox, Worker
 from bot.policy import DEFAULT_POLICY
-from tests.helpers import add_debtor
 from tests.reminders.conftest import BOT, TOKEN
 
 AT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -37,13 +36,7 @@ async def test_a_killed_remind_run_doubles_nothing_and_loses_nothing(
     post, sessions, database_url, tmp_path
 ):
     chats = list(range(7000, 7000 + DEBTORS))
-    post.started(*chats)
-    async with sessions.begin() as s:
-        for chat in chats:
-            await add_debtor(
-                s, f"D-{chat}", chat_id=chat,
-                accounts=[(f"A-{chat}", TODAY - timedelta(days=3), 100, "USD")],
-            )  # fmt: skip
+    await post.due(chats, TODAY)
     default = DEFAULT_POLICY.read_text(encoding="utf-8")
     policy = tmp_path / "policy.toml"
     policy.write_text(default.replace("lease_seconds = 15", f"lease_seconds = {LEASE}"))
