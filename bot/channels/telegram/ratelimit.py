@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Methods that put something in front of a person; everything else goes straight through.
 _LIMITED_PREFIXES = ("send", "edit", "copy", "forward")
+# A message handed over this long after its slot takes a new one (seconds).
+LATE_AFTER = 0.5
 # Taking the buttons off an answered message shows nothing new: it keeps to the bot's overall
 # rate but does not hold back the chat's next message.
 _NOT_PACED_IN_CHAT = frozenset({"editMessageReplyMarkup"})
@@ -338,10 +340,14 @@ class ChatRateLimiter(BaseRateLimiter[Handover]):
         limited = endpoint.startswith(_LIMITED_PREFIXES)
         chat_id = None if endpoint in _NOT_PACED_IN_CHAT else data.get("chat_id")
         for attempt in range(self.max_retries + 1):
-            if limited:
-                await self._wait_turn(chat_id)
-            if rate_limit_args is not None and not await rate_limit_args.begin():
-                raise Withdrawn("another process took this message over")
+            slot = await self._wait_turn(chat_id) if limited else None
+            if rate_limit_args is not None:
+                if not await rate_limit_args.begin():
+                    raise Withdrawn("another process took this message over")
+                if slot is not None and time.monotonic() - slot > LATE_AFTER:
+                    # The hand-over's commit was held up (the database stalled or restarted):
+                    # every message waiting on it would now go at once. Take a new slot.
+                    await _sleep_until(await self.pace.global_slot())
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
@@ -361,14 +367,18 @@ class ChatRateLimiter(BaseRateLimiter[Handover]):
                     await rate_limit_args.undo()
         raise AssertionError("unreachable")
 
-    async def _wait_turn(self, chat_id: int | str | None) -> None:
+    async def _wait_turn(self, chat_id: int | str | None) -> float:
+        """Wait for the chat's slot and then the bot's; the instant the bot's began."""
         if chat_id is not None:
             await _sleep_until(await self.pace.chat_slot(chat_id))
-        await _sleep_until(await self.pace.global_slot())
+        slot = await self.pace.global_slot()
+        await _sleep_until(slot)
         # A pause this process heard of while it slept: take a slot after it (they are spaced
         # out; waking everyone at its end would be a burst).
         while time.monotonic() < self._paused_until:
-            await _sleep_until(await self.pace.global_slot())
+            slot = await self.pace.global_slot()
+            await _sleep_until(slot)
+        return slot
 
 
 async def _discard(conn: AsyncConnection) -> None:
