@@ -11,6 +11,7 @@ from bot.db.models_channel import (
 )
 from bot.db.models_ops import ChatPace, SendPace, Worker
 from bot.db.models_people import Account, AccountStatus, AuditEvent, Debtor, DebtorPhone, Payment
+from bot.db.models_results import AccountBucket, ExperimentStatus, TemplateExperiment
 from bot.db.models_work import (
     CannedReply,
     ConsoleEvent,
@@ -31,6 +32,7 @@ from bot.db.models_work import (
 
 __all__ = [
     "Account",
+    "AccountBucket",
     "AccountStatus",
     "AuditEvent",
     "Base",
@@ -44,6 +46,7 @@ __all__ = [
     "DebtorPhone",
     "DialogueState",
     "Direction",
+    "ExperimentStatus",
     "HandoffTicket",
     "LinkToken",
     "OutboxStatus",
@@ -58,6 +61,7 @@ __all__ = [
     "StaffNote",
     "StaffSession",
     "StaffUser",
+    "TemplateExperiment",
     "TemplateVersion",
     "TicketStatus",
     "Worker",

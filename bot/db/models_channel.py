@@ -97,6 +97,8 @@ class ContactLog(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(24))
     template_key: Mapped[str | None] = mapped_column(String(64))
     template_version: Mapped[int | None] = mapped_column(Integer())
+    # The language the template was rendered in (versions are numbered per language).
+    template_locale: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger())
     # A reply's buttons or keyboard, and the language of the keyboard's labels, as stored

@@ -175,6 +175,13 @@ class HandoffTicket(IdMixin, TimestampMixin, Base):
     # The newest contact-log row the holder has seen; debtor messages after it are unread.
     seen_log_id: Mapped[int | None] = mapped_column(BigId)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # For the queue's figures: the first claim and the first agent's message, and the time the
+    # ticket spent back with the bot after a claim ended (released or expired), which does not
+    # count towards the time to resolve.
+    first_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bot_seconds: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     # One of bot.handoff.claims.OUTCOMES, with the agent's note.
     outcome: Mapped[str | None] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(Text())
@@ -271,3 +278,10 @@ class ReminderOutbox(IdMixin, Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     contact_log_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contact_log.id"))
+    # The experiment arm ("control", "challenger") the message was sent in, if any.
+    experiment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("template_experiment.id"))
+    arm: Mapped[str | None] = mapped_column(String(16))
+    # How often the row was put off by the contact window, and by the gap between messages
+    # or the non-responder's time of day (channel health counts them).
+    window_deferrals: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    gap_deferrals: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")

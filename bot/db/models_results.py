@@ -1,0 +1,81 @@
+"""What results are measured from: each account's delinquency bucket over time, and template
+experiments (two published versions of one message sharing its sends)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base, BigId, IdMixin, UTCDateTime
+
+
+class AccountBucket(IdMixin, Base):
+    """One stretch of days an account spent in one bucket: a policy stage (``pre_due``,
+    ``early``…, ``final``), ``current`` (not yet near its due date), ``paid`` or ``closed``.
+
+    Recorded once a day from each debtor's local date, a row per change rather than per day,
+    so a year of a million accounts is a few million rows. ``until_day`` is the first day in
+    the next bucket (NULL: still in it). Figures for a past day read only this table, never
+    today's accounts; a payment recorded late rewrites the stretches after the day it was made.
+    """
+
+    __tablename__ = "account_bucket"
+    __table_args__ = (
+        Index(None, "account_id", "from_day", unique=True),
+        # "Which bucket was every account in on day D": the stretches that began by D and
+        # had not ended, read by from_day.
+        Index(None, "from_day", "until_day"),
+    )
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id", ondelete="CASCADE"))
+    bucket: Mapped[str] = mapped_column(String(16))
+    from_day: Mapped[date] = mapped_column(Date())
+    until_day: Mapped[date | None] = mapped_column(Date())
+    # What was owed on the stretch's first day (amounts of one currency only ever add up).
+    balance_minor: Mapped[int] = mapped_column(BigInteger())
+    currency: Mapped[str] = mapped_column(String(3))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExperimentStatus(StrEnum):
+    """An experiment runs until an admin stops it, keeping one of its versions."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class TemplateExperiment(IdMixin, Base):
+    """Two published versions of one message in one language sharing its sends.
+
+    Each debtor always gets the same arm: a hash of the debtor and the experiment, against
+    ``challenger_percent``. At most one experiment runs per message and language.
+    """
+
+    __tablename__ = "template_experiment"
+    __table_args__ = (
+        Index(
+            "uq_template_experiment_running",
+            "key",
+            "locale",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+    key: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    control_version: Mapped[int] = mapped_column(Integer())
+    challenger_version: Mapped[int] = mapped_column(Integer())
+    challenger_percent: Mapped[int] = mapped_column(Integer())
+    status: Mapped[str] = mapped_column(String(16), default=ExperimentStatus.RUNNING)
+    note: Mapped[str] = mapped_column(Text(), default="")
+    started_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stopped_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_user.id"))
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The version kept when it stopped (published again if it was not the one in use).
+    kept_version: Mapped[int | None] = mapped_column(Integer())
