@@ -46,6 +46,7 @@ class OutMessage:
     kind: str = "reply"
     template_key: str | None = None
     template_version: int | None = None
+    template_locale: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def outbound_row(
     return dict(
         debtor_id=debtor_id, channel=channel, chat_id=chat_id, direction=Direction.OUT,
         kind=message.kind, text=message.text, template_key=message.template_key,
-        template_version=message.template_version, created_at=at, **outcome,
+        template_version=message.template_version, template_locale=message.template_locale,
+        created_at=at, **outcome,
     )  # fmt: skip
 
 

@@ -92,6 +92,7 @@ def message_of(row: Any) -> tuple[OutMessage, str | None]:
         kind=row.kind,
         template_key=row.template_key,
         template_version=row.template_version,
+        template_locale=row.template_locale,
     )
     return message, markup.get("locale")
 

@@ -123,6 +123,7 @@ class Turn:
             OutMessage(
                 rendered.text, buttons or [], kind="reply", template_key=key,
                 template_version=rendered.version,
+                template_locale=rendered.locale,
             )
         )  # fmt: skip
 
@@ -196,6 +197,7 @@ async def template_message(
     return OutMessage(
         rendered.text, [], reply_keyboard, kind="reply", template_key=key,
         template_version=rendered.version,
+        template_locale=rendered.locale,
     )  # fmt: skip
 
 

@@ -78,6 +78,7 @@ async def home_message(
         kind="reply",
         template_key="balance_summary",
         template_version=rendered.version,
+        template_locale=rendered.locale,
     )
 
 

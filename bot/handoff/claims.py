@@ -276,6 +276,7 @@ async def hand_back(
         OutMessage(
             rendered.text, menu, kind="reply", template_key="handed_back",
             template_version=rendered.version,
+            template_locale=rendered.locale,
         )
     ]  # fmt: skip
 

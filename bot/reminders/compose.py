@@ -214,5 +214,6 @@ async def _proactive(
         kind=kind,
         template_key=body.key,
         template_version=body.version,
+        template_locale=body.locale,
     )
     return Composed(message, [a.id for a in accounts])

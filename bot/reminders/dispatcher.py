@@ -59,6 +59,7 @@ from bot.templates.renderer import RenderError
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = 64
+WINDOW_CLOSED = "outside the contact window"
 
 
 @dataclass
@@ -367,7 +368,7 @@ class Dispatcher:
                     debtor.timezone, clock.closes_at + timedelta(hours=12), window
                 ).opens_at
             )
-            return _Decision("deferred", "outside the contact window", opens)
+            return _Decision("deferred", WINDOW_CLOSED, opens)
         # Messages sent in the last week, and any another dispatcher is sending right now (as if
         # sent now); this worker handles one debtor's rows one after another.
         in_hand = ReminderOutbox.status.in_([OutboxStatus.CLAIMED, OutboxStatus.SENDING])
@@ -448,6 +449,10 @@ class Dispatcher:
                 report.retrying += 1
             else:
                 report.deferred += 1
+                counter = (
+                    "window_deferrals" if decision.reason == WINDOW_CLOSED else "gap_deferrals"
+                )
+                values[counter] = getattr(ReminderOutbox, counter) + 1
         elif decision.status == "skipped":
             values.update(status=OutboxStatus.SKIPPED)
             report.skipped[decision.reason or "unknown"] += 1

@@ -167,4 +167,5 @@ async def _notice(
     return OutMessage(
         rendered.text, kind="reply", template_key="waiting_for_agent",
         template_version=rendered.version,
+        template_locale=rendered.locale,
     )  # fmt: skip
