@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, cast, literal, select, union_all
+from sqlalchemy import Date, Integer, String, cast, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, Subquery
 from sqlalchemy.sql.functions import FunctionElement
@@ -40,6 +40,7 @@ def rows_table(name: str, columns: dict[str, Any], rows: list[tuple[Any, ...]]) 
         str: String(),
         int: Integer(),
         datetime: UTCDateTime(),
+        date: Date(),
     }
     selects = [
         select(

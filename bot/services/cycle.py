@@ -17,6 +17,7 @@ from bot.promises.lifecycle import plan_promise_reminders, settle_promises
 from bot.promises.plans import plan_installment_reminders, settle_plans
 from bot.reminders.dispatcher import Dispatcher
 from bot.reminders.planner import plan
+from bot.results.buckets import record_buckets
 
 
 @dataclass
@@ -71,6 +72,10 @@ async def run_cycle(
             report.plans_changed = await settle_plans(s, policy, now)
             report.planned += await plan_promise_reminders(s, policy, now)
             report.planned += await plan_installment_reminders(s, policy, now)
+        async with sessions.begin() as s:
+            # Each account's bucket on its debtor's date, for results (a no-op past the first
+            # pass of a day for accounts that did not change).
+            await record_buckets(s, policy, now)
         async with sessions.begin() as s:
             planned = await plan(s, policy, now)
         report.planned += planned.planned

@@ -18,6 +18,7 @@ from bot.accounts.importer import ImportReport, apply_payments
 from bot.db.base import utcnow
 from bot.policy import Policy
 from bot.promises.events import payments_recorded
+from bot.results.buckets import correct_for_payments
 
 
 async def import_payments(
@@ -32,6 +33,7 @@ async def import_payments(
 
     async def settle(session: AsyncSession, refs: list[str], now: datetime) -> None:
         await payments_recorded(session, refs, policy=policy, at=now)
+        await correct_for_payments(session, refs, now)
 
     return await importer.import_payments(sessions, path, settle, on_bytes, clock=clock)
 
@@ -42,4 +44,5 @@ async def record_payments(
     """Payments not yet recorded, recorded in the caller's transaction, with what follows."""
     refs = await apply_payments(session, payments, now)
     await payments_recorded(session, refs, policy=policy, at=now)
+    await correct_for_payments(session, refs, now)
     return refs

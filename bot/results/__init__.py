@@ -1,0 +1,1 @@
+"""Results: the figures managers judge a campaign by, read from what the database recorded."""

@@ -1,0 +1,270 @@
+"""Each account's delinquency bucket over time, recorded once a day, so figures for a past day
+never depend on today's accounts (``account_bucket``: a row per stretch of days in a bucket).
+
+A bucket is the policy stage the account's days past due fall in (a gap between two stages
+belongs to the one before: the due day itself is ``pre_due`` by default), ``final`` from the
+final stage on, ``current`` before the first stage, and ``paid`` or ``closed``. The day is the
+debtor's own local date, as the planner reckons it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import ColumnElement
+
+from bot.db.models import Account, AccountBucket, AccountStatus, Debtor, Payment
+from bot.policy import Policy
+from bot.policy.window import day_number
+from bot.reminders.sqlparts import days_since_epoch, rows_table
+
+PAID, CLOSED, CURRENT, FINAL = "paid", "closed", "current", "final"
+# SQLite allows at most 500 terms in a compound SELECT; the zone table is one term per zone.
+ZONES_PER_STATEMENT = 400
+
+_scratch = MetaData()
+bucket_today = Table(
+    "bucket_today",
+    _scratch,
+    Column("account_id", BigInteger, primary_key=True),
+    Column("bucket", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("balance_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def bucket_names(policy: Policy) -> list[str]:
+    """Every bucket in order of delinquency, for charts and tables."""
+    stages = [s.name for s in sorted(policy.stages, key=lambda s: s.from_dpd)]
+    return [CURRENT, *stages, FINAL, PAID, CLOSED]
+
+
+def overdue_buckets(policy: Policy) -> list[str]:
+    """The buckets of accounts past their due date (a cure starts from one of these)."""
+    return [s.name for s in policy.stages if s.to_dpd >= 1] + [FINAL]
+
+
+def bucket_of_dpd(policy: Policy, dpd: int) -> str:
+    """The bucket of an open, owed account ``dpd`` days past due (the SQL below, in Python)."""
+    if dpd >= policy.final.from_dpd:
+        return FINAL
+    found = CURRENT
+    for stage in sorted(policy.stages, key=lambda s: s.from_dpd):
+        if dpd >= stage.from_dpd:
+            found = stage.name
+    return found
+
+
+def _bucket_sql(policy: Policy, dpd: ColumnElement[int]) -> ColumnElement[str]:
+    """An account's bucket as SQL over its row and its days past due."""
+    whens: list[tuple[ColumnElement[bool], ColumnElement[str]]] = [
+        (Account.status == AccountStatus.CLOSED, literal(CLOSED)),
+        (
+            (Account.status == AccountStatus.PAID) | (Account.amount_due_minor <= 0),
+            literal(PAID),
+        ),
+        (dpd >= policy.final.from_dpd, literal(FINAL)),
+    ]
+    for stage in sorted(policy.stages, key=lambda s: -s.from_dpd):
+        whens.append((dpd >= stage.from_dpd, literal(stage.name)))
+    return case(*whens, else_=literal(CURRENT))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one recording did."""
+
+    started: int  # stretches begun (a first record, or a change of bucket)
+    ended: int  # stretches that ended with it
+
+
+async def record_buckets(session: AsyncSession, policy: Policy, now: datetime) -> Recorded:
+    """Record every account's bucket on its debtor's local date at ``now``: a change of bucket
+    ends the account's stretch and begins another; recording again the same day changes only
+    what changed since (the last word of a day is that day's bucket)."""
+    connection = await session.connection()
+    await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
+    await connection.run_sync(bucket_today.create)
+    try:
+        zones = (await session.execute(select(Debtor.timezone).distinct())).scalars().all()
+        days = {z: now.astimezone(ZoneInfo(z)).date() for z in zones}
+        for start in range(0, len(zones), ZONES_PER_STATEMENT):
+            chunk = sorted(zones)[start : start + ZONES_PER_STATEMENT]
+            await session.execute(_fill(policy, {z: days[z] for z in chunk}))
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("ANALYZE bucket_today"))
+        return await _apply(session, now)
+    finally:
+        await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
+
+
+def _fill(policy: Policy, days: dict[str, date]) -> object:
+    zone = rows_table(
+        "zone_day",
+        {"tz": str, "zday": int, "day": date},
+        [(z, day_number(d), d) for z, d in days.items()],
+    )
+    dpd = zone.c.zday - days_since_epoch(Account.due_date)
+    rows = (
+        select(
+            Account.id,
+            _bucket_sql(policy, dpd),
+            zone.c.day,
+            Account.amount_due_minor,
+            Account.currency,
+        )
+        .select_from(Account)
+        .join(Debtor, Debtor.id == Account.debtor_id)
+        .join(zone, zone.c.tz == Debtor.timezone)
+    )
+    columns = ["account_id", "bucket", "day", "balance_minor", "currency"]
+    return bucket_today.insert().from_select(columns, rows)
+
+
+async def _apply(session: AsyncSession, now: datetime) -> Recorded:
+    t, b = bucket_today.c, AccountBucket
+    is_open = and_(t.account_id == b.account_id, b.until_day.is_(None))
+    # A stretch begun today whose bucket changed again today: today's last word wins.
+    same_day = await session.execute(
+        update(b)
+        .where(
+            b.until_day.is_(None),
+            exists().where(
+                t.account_id == b.account_id, t.day == b.from_day, t.bucket != b.bucket
+            ),
+        )
+        .values(
+            bucket=select(t.bucket).where(t.account_id == b.account_id).scalar_subquery(),
+            recorded_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    ended = await session.execute(
+        update(b)
+        .where(
+            b.until_day.is_(None),
+            exists().where(t.account_id == b.account_id, t.day > b.from_day, t.bucket != b.bucket),
+        )
+        .values(until_day=select(t.day).where(t.account_id == b.account_id).scalar_subquery())
+        .execution_options(synchronize_session=False)
+    )
+    begun = await session.execute(
+        AccountBucket.__table__.insert().from_select(
+            ["account_id", "bucket", "from_day", "balance_minor", "currency", "recorded_at"],
+            select(
+                t.account_id,
+                t.bucket,
+                t.day,
+                t.balance_minor,
+                t.currency,
+                literal(now, AccountBucket.recorded_at.type),
+            ).where(~exists().where(is_open)),
+        )
+    )
+    return Recorded(
+        started=(begun.rowcount or 0) + (same_day.rowcount or 0), ended=ended.rowcount or 0
+    )
+
+
+async def correct_for_payments(session: AsyncSession, refs: list[str], now: datetime) -> int:
+    """A payment recorded after the day it was made corrects the history it touches: stretches
+    begun after that day owed less, and an account it paid off was ``paid`` from that day on.
+    Returns how many accounts' histories changed."""
+    if not refs:
+        return 0
+    rows = (
+        await session.execute(
+            select(
+                Payment.account_id,
+                Payment.amount_minor,
+                Payment.paid_at,
+                Debtor.timezone,
+                Account.status,
+                Account.paid_at,
+            )
+            .join(Account, Account.id == Payment.account_id)
+            .join(Debtor, Debtor.id == Account.debtor_id)
+            .where(Payment.payment_ref.in_(refs))
+        )
+    ).all()
+    touched: set[int] = set()
+    owed_less: list[dict[str, object]] = []
+    paid_off: dict[int, date] = {}
+    for account_id, amount, paid_at, zone, status, account_paid_at in rows:
+        tz = ZoneInfo(zone)
+        day, today = paid_at.astimezone(tz).date(), now.astimezone(tz).date()
+        if day >= today:
+            continue  # today's record will see it
+        owed_less.append({"a": account_id, "d": day, "m": amount})
+        touched.add(account_id)
+        if status == AccountStatus.PAID and account_paid_at is not None:
+            paid_off[account_id] = min(account_paid_at.astimezone(tz).date(), today)
+    if owed_less:
+        table = AccountBucket.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.account_id == bindparam("a"), table.c.from_day > bindparam("d"))
+            .values(balance_minor=table.c.balance_minor - bindparam("m")),
+            owed_less,
+        )
+    for account_id, day in paid_off.items():
+        await _paid_from(session, account_id, day, now)
+    return len(touched)
+
+
+async def _paid_from(session: AsyncSession, account_id: int, day: date, now: datetime) -> None:
+    """Rewrite an account's history so that it is ``paid`` from ``day`` on."""
+    b = AccountBucket
+    mine = b.account_id == account_id
+    await session.execute(b.__table__.delete().where(mine, b.from_day > day))
+    holding = (
+        (
+            await session.execute(
+                select(b).where(mine, b.from_day <= day).order_by(b.from_day.desc())
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if holding is not None and holding.bucket == PAID:
+        holding.until_day = None
+        return
+    if holding is not None and holding.from_day == day:
+        holding.bucket, holding.until_day, holding.recorded_at = PAID, None, now
+        return
+    if holding is not None:
+        holding.until_day = day
+    account = await session.get(Account, account_id)
+    session.add(
+        AccountBucket(
+            account_id=account_id,
+            bucket=PAID,
+            from_day=day,
+            until_day=None,
+            balance_minor=0,
+            currency=account.currency,
+            recorded_at=now,
+        )
+    )
+    await session.flush()
