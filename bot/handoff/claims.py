@@ -140,6 +140,21 @@ async def _take(
     if took is None:
         return None
     ticket_id, debtor_id, staff_name = took
+    before = (
+        await s.execute(
+            select(
+                HandoffTicket.first_claimed_at,
+                HandoffTicket.released_at,
+                HandoffTicket.bot_seconds,
+            ).where(HandoffTicket.id == ticket_id)
+        )
+    ).one()
+    await s.execute(
+        update(HandoffTicket)
+        .where(HandoffTicket.id == ticket_id)
+        .values(**claimed_timing(*before, now))
+        .execution_options(synchronize_session=False)
+    )
     audit(
         s, debtor_id, "ticket_claimed", actor=actor_of(staff_id), at=now,
         detail=f"ticket {ticket_id}",
@@ -238,6 +253,10 @@ async def reassign(
         # Nobody had told the debtor a person was with them.
         ticket.team_notice_at = None
     ticket.status, ticket.claimed_by, ticket.claimed_at = TicketStatus.CLAIMED, to_staff_id, now
+    for name, value in claimed_timing(
+        ticket.first_claimed_at, ticket.released_at, ticket.bot_seconds, now
+    ).items():
+        setattr(ticket, name, value)
     ticket.lease_until = now + timedelta(minutes=policy.handoff.lease_minutes)
     ticket.updated_at = now
     from_ = actor_of(before) if before is not None else "queue"
@@ -279,6 +298,22 @@ async def hand_back(
             template_locale=rendered.locale,
         )
     ]  # fmt: skip
+
+
+def claimed_timing(
+    first_claimed_at: datetime | None,
+    released_at: datetime | None,
+    bot_seconds: int,
+    now: datetime,
+) -> dict[str, object]:
+    """A claim's mark on the queue's figures: the first claim's instant, and the time the
+    ticket spent back with the bot since a claim ended."""
+    values: dict[str, object] = {"released_at": None}
+    if first_claimed_at is None:
+        values["first_claimed_at"] = now
+    if released_at is not None:
+        values["bot_seconds"] = bot_seconds + max(0, int((now - released_at).total_seconds()))
+    return values
 
 
 async def _close(
@@ -326,6 +361,7 @@ async def _reopen(
             status=TicketStatus.OPEN,
             claimed_by=None,
             claimed_at=None,
+            released_at=now,
             lease_until=None,
             team_notice_at=None,
             updated_at=now,

@@ -98,6 +98,8 @@ async def send_reply(
         if why is not None:
             return why, None
         stored = await _queue(s, ticket, chat, [out], now, staff_id, senders)
+        if ticket.first_reply_at is None:
+            ticket.first_reply_at = now
         await claims.renew(s, ticket_id, staff_id, now, policy)
         return None, _Chat(chat.channel, chat.chat_id, ticket.debtor_id, stored)
 
