@@ -39,6 +39,7 @@ async def roll_rates(session: AsyncSession, policy: Policy, period: Period) -> T
         "roll_rates",
         f"Roll rates, {period.start.isoformat()} → {period.end.isoformat()}",
         ["bucket on the first day", *names, "accounts"],
+        percent=frozenset(names),
     )
     for a in names:
         total = sum(counts.get((a, b), 0) for b in names)
@@ -70,7 +71,10 @@ async def cure_rate(session: AsyncSession, policy: Policy, period: Period) -> Ta
         )
     found = {b: (n, cured) for b, n, cured in (await session.execute(query)).all()}
     table = Table(
-        "cure", "Cure rate", ["bucket on the first day", "overdue", "paid by the end", "cure rate"]
+        "cure",
+        "Cure rate",
+        ["bucket on the first day", "overdue", "paid by the end", "cure rate"],
+        percent=frozenset({"cure rate"}),
     )
     for name in [n for n in bucket_names(policy) if n in found]:
         n, cured = found[name]
@@ -136,6 +140,7 @@ async def liquidation(session: AsyncSession, period: Period, locale: str = "en")
         "liquidation",
         "Recovered against placed",
         ["currency", "owed on the first day", "placed during", "recovered", "liquidation rate"],
+        percent=frozenset({"liquidation rate"}),
     )
     for currency in sorted(set(owed) | set(placed) | set(got)):
         base = owed.get(currency, 0) + placed.get(currency, 0)

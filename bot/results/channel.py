@@ -94,7 +94,9 @@ async def channel_health(session: AsyncSession, period: Period) -> Table:
             period,
         )
     )
-    table = Table("channel", "Channel health", ["figure", "count", "rate"])
+    table = Table(
+        "channel", "Channel health", ["figure", "count", "rate"], percent=frozenset({"rate"})
+    )
     table.rows.append(["Proactive messages sent", sent["sent"], None])
     for reason, n in sorted(failed.items()):
         table.rows.append([f"Failed: {reason}", n, None])
@@ -166,6 +168,7 @@ async def by_template_version(session: AsyncSession, period: Period) -> Table:
         "versions",
         "Proactive messages by template version",
         ["template", "language", "version", "sent", "failed", "opt-outs", "opt-out rate"],
+        percent=frozenset({"opt-out rate"}),
     )
     for (key, locale, number), c in sorted(counts.items(), key=lambda kv: str(kv[0])):
         delivered = c[ContactStatus.SENT]

@@ -116,7 +116,10 @@ async def funnel(session: AsyncSession, period: Period) -> tuple[Table, int]:
     counts = list((await session.execute(query)).one())
     *steps, contacted = counts
     table = Table(
-        "funnel", "Funnel", ["step", "debtors", "of the step before", "of the portfolio"]
+        "funnel",
+        "Funnel",
+        ["step", "debtors", "of the step before", "of the portfolio"],
+        percent=frozenset({"of the step before", "of the portfolio"}),
     )
     for i, ((_, label), count) in enumerate(zip(STEPS, steps, strict=True)):
         before = steps[i - 1] if i else None
@@ -163,7 +166,12 @@ async def promise_rates(session: AsyncSession, period: Period, contacted: int) -
     judged = sum(by_status.get(s, 0) for s in ("kept", "partial", "broken"))
     on_time, late, missed, waiting = await _installments(session, period)
     due = on_time + late + missed
-    table = Table("rates", "Promises and plans", ["figure", "count", "of", "rate"])
+    table = Table(
+        "rates",
+        "Promises and plans",
+        ["figure", "count", "of", "rate"],
+        percent=frozenset({"rate"}),
+    )
     table.rows = [
         [
             "Promise-to-pay (promises and plans ÷ verified debtors contacted)",

@@ -55,6 +55,8 @@ class Table:
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
     note: str = ""
+    # Columns holding shares (0–1), shown as percentages.
+    percent: frozenset[str] = frozenset()
 
 
 def ratio(part: int | float, whole: int | float) -> float | None:

@@ -110,7 +110,12 @@ async def containment(session: AsyncSession, period: Period) -> Table:
             )
         )
     ).one()
-    table = Table("containment", "Conversations the bot settled", ["figure", "debtors", "rate"])
+    table = Table(
+        "containment",
+        "Conversations the bot settled",
+        ["figure", "debtors", "rate"],
+        percent=frozenset({"rate"}),
+    )
     table.rows = [
         ["Debtors who wrote to the bot", total, None],
         ["…handed to a person", handed, ratio(handed, total)],

@@ -62,7 +62,17 @@ def typed(form: Mapping[str, object], name: str) -> str:
 
 def make_console_app(console: Console) -> web.Application:
     """The console sub-application, mounted at ``/console`` by ``make_web_app``."""
-    from bot.web.console import actions, auth, canned, conversation, messages, policy, queue, team
+    from bot.web.console import (
+        actions,
+        auth,
+        canned,
+        conversation,
+        messages,
+        policy,
+        queue,
+        results,
+        team,
+    )
 
     console.feed = Feed(console.sessions)
     app = web.Application(middlewares=[auth.middleware])
@@ -84,6 +94,7 @@ def make_console_app(console: Console) -> web.Application:
     team.add_routes(app)
     policy.add_routes(app)
     actions.add_routes(app)
+    results.add_routes(app)
     app.on_cleanup.append(_stop_feed)
     return app
 
