@@ -104,10 +104,11 @@ async def channel_health(session: AsyncSession, period: Period) -> Table:
         table.rows.append([f"Skipped: {reason}", n, None])
     table.rows += [
         ["Put off by the contact window", deferrals[0], None],
-        ["Put off by the gap between messages or the time of day", deferrals[1], None],
+        ["Put off by the gap or the time of day", deferrals[1], None],
         ["Chats that blocked the bot", blocked or 0, ratio(blocked or 0, reached or 0)],
-        ["Opt-outs (of debtors reached)", opt_outs or 0, ratio(opt_outs or 0, reached or 0)],
+        ["Opted out", opt_outs or 0, ratio(opt_outs or 0, reached or 0)],
     ]
+    table.note = "Rates are of the debtors reached by a proactive message in the period."
     return table
 
 

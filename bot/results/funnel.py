@@ -172,36 +172,22 @@ async def promise_rates(session: AsyncSession, period: Period, contacted: int) -
         ["figure", "count", "of", "rate"],
         percent=frozenset({"rate"}),
     )
+    kept, partial, broken = (by_status.get(s, 0) for s in ("kept", "partial", "broken"))
     table.rows = [
-        [
-            "Promise-to-pay (promises and plans ÷ verified debtors contacted)",
-            made,
-            contacted,
-            ratio(made, contacted),
-        ],
-        [
-            "Promises kept ÷ promises due",
-            by_status.get("kept", 0),
-            judged,
-            ratio(by_status.get("kept", 0), judged),
-        ],
-        [
-            "Promises kept in part ÷ promises due",
-            by_status.get("partial", 0),
-            judged,
-            ratio(by_status.get("partial", 0), judged),
-        ],
-        [
-            "Promises broken ÷ promises due",
-            by_status.get("broken", 0),
-            judged,
-            ratio(by_status.get("broken", 0), judged),
-        ],
-        ["Promises still open (not yet judged)", by_status.get("open", 0), None, None],
-        ["Plan installments paid on time ÷ due", on_time, due, ratio(on_time, due)],
-        ["Plan installments paid late ÷ due", late, due, ratio(late, due)],
-        ["Plan installments not yet judged", waiting, None, None],
+        ["Promise-to-pay", made, contacted, ratio(made, contacted)],
+        ["Promises kept", kept, judged, ratio(kept, judged)],
+        ["Promises kept in part", partial, judged, ratio(partial, judged)],
+        ["Promises broken", broken, judged, ratio(broken, judged)],
+        ["Promises not yet judged", by_status.get("open", 0), None, None],
+        ["Installments paid on time", on_time, due, ratio(on_time, due)],
+        ["Installments paid late", late, due, ratio(late, due)],
+        ["Installments not yet judged", waiting, None, None],
     ]
+    table.note = (
+        "Promise-to-pay: promises and plans made ÷ verified debtors reached by a reminder. "
+        "Promises: of those due in the period and judged (kept, in part, broken). "
+        "Installments: of those due in the period and paid or missed."
+    )
     return table
 
 

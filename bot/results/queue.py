@@ -117,8 +117,9 @@ async def containment(session: AsyncSession, period: Period) -> Table:
         percent=frozenset({"rate"}),
     )
     table.rows = [
-        ["Debtors who wrote to the bot", total, None],
-        ["…handed to a person", handed, ratio(handed, total)],
-        ["…settled by the bot alone (containment)", total - handed, ratio(total - handed, total)],
+        ["Wrote to the bot", total, None],
+        ["Handed to a person", handed, ratio(handed, total)],
+        ["Settled by the bot alone", total - handed, ratio(total - handed, total)],
     ]
+    table.note = "Containment: debtors who wrote in the period and had no ticket opened in it."
     return table

@@ -183,22 +183,23 @@ def to_csv(table: Table) -> str:
     return out.getvalue()
 
 
-def shown_rows(table: Table) -> list[list[str]]:
-    """A table's rows as people read them: shares as percentages, counts with separators."""
+def shown_rows(table: Table) -> list[list[tuple[str, bool]]]:
+    """A table's rows as people read them, each cell with whether it is a number (aligned
+    right): shares as percentages, counts with separators."""
     shown = []
     for row in table.rows:
         cells = []
         for column, value in zip(table.columns, row, strict=True):
             if value is None:
-                cells.append("–")
+                cells.append(("–", True))
             elif column in table.percent:
-                cells.append(f"{value:.1%}")
+                cells.append((f"{value:.1%}", True))
             elif isinstance(value, bool) or not isinstance(value, int | float):
-                cells.append(str(value))
+                cells.append((str(value), False))
             elif isinstance(value, float):
-                cells.append(f"{value:,.1f}")
+                cells.append((f"{value:,.1f}", True))
             else:
-                cells.append(f"{value:,}")
+                cells.append((f"{value:,}", True))
         shown.append(cells)
     return shown
 
@@ -210,7 +211,9 @@ def chart(table: Table, period: Period) -> Markup:
         return Markup("")
     if table.name == "funnel":
         return hbars([(r[0], r[1], f"{r[1]:,}") for r in rows], label=label)
-    if table.name in ("rates", "channel", "containment"):
+    if table.name == "channel":
+        return hbars([(r[0], r[1], f"{r[1]:,}") for r in rows], label=label)
+    if table.name in ("rates", "containment"):
         shares = [(r[0], r[-1], f"{r[-1]:.1%}") for r in rows if r[-1] is not None]
         return hbars(shares, label=label, top=1.0, colour=PALETTE[1]) if shares else Markup("")
     if table.name == "cure":

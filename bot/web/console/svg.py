@@ -15,8 +15,8 @@ INK, MUTED, LINE = "#1d2330", "#5b6475", "#e3e6ec"
 
 def _svg(width: int, height: int, label: str, body: list[Markup]) -> Markup:
     head = Markup(
-        '<svg class="chart" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{label}"'
-        ' preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
+        '<svg class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img"'
+        ' aria-label="{label}" xmlns="http://www.w3.org/2000/svg">'
     ).format(w=width, h=height, label=label)
     return head + Markup("").join(body) + Markup("</svg>")
 
@@ -43,7 +43,9 @@ def hbars(
     colour: str = PALETTE[0],
 ) -> Markup:
     """Horizontal bars: (label, value, the value as shown), against ``top`` (else the largest)."""
-    width, row, left, right = 640, 26, 220, 90
+    longest = max((len(name) for name, _, _ in items), default=0)
+    width, row, right = 560, 24, 80
+    left = min(max(60, 7 * longest + 12), 260)
     height = row * len(items) + 8
     top = top or max((v for _, v, _ in items), default=0) or 1
     span = width - left - right
@@ -67,7 +69,7 @@ def columns(
     shown: dict[str, Sequence[str]] | None = None,
 ) -> Markup:
     """Columns per day, stacked when there are several series (one colour each, with a key)."""
-    width, height, left, bottom, top = 640, 200, 56, 24, 10
+    width, height, left, bottom, top = 1040, 190, 56, 24, 10
     names = list(series)
     totals = [sum(series[n][i] for n in names) for i in range(len(days))]
     highest = max(totals, default=0) or 1
@@ -99,7 +101,7 @@ def columns(
                 )
             )
             base -= h
-    step = max(1, len(days) // 6)
+    step = max(1, len(days) // 10)
     for i in range(0, len(days), step):
         body.append(
             _text(
