@@ -6,7 +6,8 @@ Starts `nudgebot sandbox` on a temporary SQLite file, waits for the sample debto
 person, signs in as the demo agent in Debian's Chromium, claims the oldest ticket, answers it,
 and saves docs/console-queue.png and docs/console-conversation.png; then signs in as the demo
 admin, types a threat into stage_mid to show the editor's checks, and saves
-docs/console-template-editor.png, docs/console-staff.png and docs/console-policy.png.
+docs/console-template-editor.png, docs/console-staff.png and docs/console-policy.png; and the
+results page over the tests' hand-made November portfolio as docs/console-results.png.
 """
 
 from __future__ import annotations
@@ -78,7 +79,37 @@ async def main() -> None:
                 await page.screenshot(path=str(DOCS / "console-conversation.png"))
                 await admin_pages(await signed_in(browser, process.web_url, DEMO_STAFF[1]))
                 await browser.close()
-    print("saved docs/console-{queue,conversation,template-editor,staff,policy}.png")
+    await results_page()
+    print("saved docs/console-{queue,conversation,template-editor,staff,policy,results}.png")
+
+
+async def results_page() -> None:
+    """The results page over the tests' hand-made November (a sandbox has a few debtors and
+    no history), as an admin sees it."""
+    from aiohttp.test_utils import TestServer
+
+    from bot.db import migrate
+    from tests.console.test_auth import PASSWORD, T0, Clock, _app
+    from tests.helpers import add_staff
+    from tests.results.test_figures import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/results.db"
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        await build(sessions, Path(tmp))
+        await add_staff(sessions, "grace", "admin", name="Grace Hopper", now=T0)
+        async with TestServer(_app(sessions, Clock())) as server, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            base = str(server.make_url("")).rstrip("/")
+            page = await signed_in(browser, base, ("grace", PASSWORD, "admin", "Grace Hopper"))
+            await page.set_viewport_size({"width": 1366, "height": 1400})
+            await page.goto(f"{base}/console/results?from=2026-11-01&to=2026-11-30")
+            await expect(page.locator(".results-body[aria-busy='false']")).to_have_count(4)
+            await page.screenshot(path=str(DOCS / "console-results.png"))
+            await browser.close()
+        await engine.dispose()
 
 
 async def signed_in(browser: Browser, web_url: str, staff: tuple[str, str, str, str]) -> Page:

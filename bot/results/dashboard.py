@@ -18,19 +18,24 @@ SECTIONS = ("funnel", "book", "channel", "queue")
 AGENT_SECTIONS = ("queue",)
 
 
-async def section(session: AsyncSession, policy: Policy, period: Period, name: str) -> list[Table]:
-    """The tables of one section."""
+async def make_room(session: AsyncSession) -> None:
+    """Settings the figures' queries need, for the session's transaction only."""
     if session.bind.dialect.name == "postgresql":
         # Figures join sets of up to millions of debtors: give the hash joins room, for this
         # transaction only.
         await session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+async def section(session: AsyncSession, policy: Policy, period: Period, name: str) -> list[Table]:
+    """The tables of one section."""
+    await make_room(session)
     if name == "funnel":
         steps, contacted = await funnel(session, period)
         return [steps, await promise_rates(session, period, contacted)]
     if name == "book":
         return [
-            await liquidation(session, period),
             await recovered(session, period),
+            await liquidation(session, period),
             await cure_rate(session, policy, period),
             await roll_rates(session, policy, period),
         ]

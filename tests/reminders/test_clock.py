@@ -90,7 +90,8 @@ async def test_remind_at_writes_only_that_instant(post, sessions, database_url, 
             ("repayment_plan", "activated_at"): {SETUP},
             # What the run wrote: reminders and messages about the promise and plans, the chat
             # that blocked the bot, the ticket (and its console event), the settled promise and
-            # plans, the audit trail.
+            # plans, the audit trail, each account's bucket of the day.
+            ("account_bucket", "recorded_at"): {AT},
             ("audit_event", "created_at"): {AT},
             ("channel_link", "unreachable_at"): {AT},
             ("console_event", "created_at"): {AT},
