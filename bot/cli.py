@@ -37,11 +37,13 @@ from bot.db.workers import WorkerLease
 from bot.linking.tokens import issue_links
 from bot.policy import PolicyError, load_policy
 from bot.reminders.dispatcher import Dispatcher
+from bot.reminders.explain import explain, find_debtor
 from bot.sandbox.launch import SANDBOX_CREDITOR, remove_sqlite_file, serve_sandbox
 from bot.services.cycle import run_cycle
 from bot.services.payments import import_payments
 from bot.services.portfolio import import_portfolio
 from bot.settings import Settings, SettingsError, load_settings
+from bot.web.console import why
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 SHOWN_ERRORS = 50
@@ -112,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         "remind", help="run one plan-and-dispatch cycle for an instant and print a summary"
     )
     remind.add_argument(
+        "--at", type=_instant, default=None, help="ISO 8601 instant with offset (default: now)"
+    )
+
+    explain = commands.add_parser(
+        "explain", help="why the bot will or will not write to a debtor, as it decides"
+    )
+    explain.add_argument("debtor_ref", help="the debtor's reference, exactly")
+    explain.add_argument(
         "--at", type=_instant, default=None, help="ISO 8601 instant with offset (default: now)"
     )
 
@@ -186,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "remind":
             return asyncio.run(_remind(args, settings))
+        if args.command == "explain":
+            return asyncio.run(_explain(args, settings))
         if args.command == "links":
             return asyncio.run(_export_links(args, settings))
         if args.command == "tickets":
@@ -333,6 +345,24 @@ async def _remind(args: argparse.Namespace, settings: Settings) -> int:
     print(f"remind at {at.isoformat()}")
     for line in report.lines():
         print(f"  {line}")
+    return EXIT_OK
+
+
+async def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    policy = load_policy(settings.policy_file)
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.ensure_schema(engine, settings.database_url)
+        async with session_factory(engine)() as session:
+            debtor = await find_debtor(session, args.debtor_ref)
+            if debtor is None:
+                print(f"nudgebot: no debtor has reference {args.debtor_ref!r}", file=sys.stderr)
+                return EXIT_CANNOT_RUN
+            trace = await explain(session, policy, debtor.id, args.at or utcnow())
+    finally:
+        await engine.dispose()
+    for line in why.lines(trace):
+        print(line)
     return EXIT_OK
 
 

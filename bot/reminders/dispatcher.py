@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,13 +29,10 @@ from bot.channel import (
     TransientSendError,
     Withdrawn,
 )
-from bot.db.base import UTCDateTime
 from bot.db.batch import GroupCommit
 from bot.db.models import (
     ChannelLink,
-    ContactLog,
     Debtor,
-    Direction,
     OutboxStatus,
     PlanInstallment,
     PlanStatus,
@@ -46,7 +43,7 @@ from bot.db.models import (
 )
 from bot.db.workers import Claimed
 from bot.policy import Policy
-from bot.policy.window import SLOTS, ZoneClock, next_slot_start, slot_of, zone_clock
+from bot.policy.window import ZoneClock, zone_clock
 from bot.reminders.compose import (
     compose_installment_message,
     compose_promise_message,
@@ -55,11 +52,11 @@ from bot.reminders.compose import (
 )
 from bot.reminders.holds import debtor_reason
 from bot.reminders.planner import candidates, stage_reminders
+from bot.reminders.timing import WINDOW_CLOSED, check_timing
 from bot.templates.renderer import RenderError
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = 64
-WINDOW_CLOSED = "outside the contact window"
 
 
 @dataclass
@@ -249,9 +246,12 @@ class Dispatcher:
                 check = await self._agreement_message_still_relevant(s, row, clock)
             if check is not None:
                 return check
-            timing = await self._timing(s, row, debtor, now)
+            timing = await check_timing(
+                s, self.policy, debtor.id, debtor.timezone, now, worker=self.worker,
+                exclude=row.id,
+            )  # fmt: skip
             if timing is not None:
-                return timing
+                return _Decision(timing.status, timing.reason, timing.until)
             link = (
                 await s.execute(
                     select(ChannelLink)
@@ -354,80 +354,6 @@ class Dispatcher:
                 return _Decision("skipped", "superseded")
         return None
 
-    async def _timing(
-        self, s: AsyncSession, row: ReminderOutbox, debtor: Debtor, now: datetime
-    ) -> _Decision | None:
-        """The window, the caps and the non-responder slot: defer or skip, or None to send."""
-        window, caps = self.policy.window, self.policy.caps
-        clock = zone_clock(debtor.timezone, now, window)
-        if not clock.in_window:
-            opens = (
-                clock.opens_at
-                if now < clock.opens_at
-                else zone_clock(
-                    debtor.timezone, clock.closes_at + timedelta(hours=12), window
-                ).opens_at
-            )
-            return _Decision("deferred", WINDOW_CLOSED, opens)
-        # Messages sent in the last week, and any another dispatcher is sending right now (as if
-        # sent now); this worker handles one debtor's rows one after another.
-        in_hand = ReminderOutbox.status.in_([OutboxStatus.CLAIMED, OutboxStatus.SENDING])
-        at = case((in_hand, literal(now, UTCDateTime())), else_=ReminderOutbox.sent_at)
-        recent = or_(
-            and_(
-                ReminderOutbox.status == OutboxStatus.SENT,
-                ReminderOutbox.sent_at > now - timedelta(days=7),
-            ),
-            and_(in_hand, ReminderOutbox.claimed_by != self.worker),
-        )
-        query = select(at).where(
-            ReminderOutbox.debtor_id == debtor.id, ReminderOutbox.id != row.id, recent
-        )
-        sent = (await s.execute(query.order_by(at.desc()))).scalars().all()
-        if len(sent) >= caps.max_per_7_days:
-            return _Decision("skipped", "weekly_cap")
-        gap = timedelta(hours=caps.min_gap_hours)
-        if sent and sent[0] + gap > now:
-            return _Decision("deferred", "minimum gap", sent[0] + gap)
-        slot = await self._slot_for_non_responder(s, debtor, now)
-        if slot is not None:
-            start = next_slot_start(debtor.timezone, now, window, slot)
-            if start > now:
-                return _Decision("deferred", "another time of day", start)
-        return None
-
-    async def _slot_for_non_responder(
-        self, s: AsyncSession, debtor: Debtor, now: datetime
-    ) -> int | None:
-        """After N unanswered reminders, the slot after the last one's, else None."""
-        last_reply = (
-            await s.execute(
-                select(func.max(ContactLog.created_at)).where(
-                    ContactLog.debtor_id == debtor.id, ContactLog.direction == Direction.IN
-                )
-            )
-        ).scalar_one()
-        unanswered = select(ReminderOutbox.sent_at).where(
-            ReminderOutbox.debtor_id == debtor.id, ReminderOutbox.status == OutboxStatus.SENT
-        )
-        if last_reply is not None:
-            unanswered = unanswered.where(ReminderOutbox.sent_at > last_reply)
-        times = (
-            (
-                await s.execute(
-                    unanswered.order_by(ReminderOutbox.sent_at.desc()).limit(
-                        self.policy.non_responders.unanswered
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if len(times) < self.policy.non_responders.unanswered:
-            return None
-        last = slot_of(debtor.timezone, times[0], self.policy.window)
-        return None if last is None else (last + 1) % len(SLOTS)
-
     async def _settle(
         self, row: ReminderOutbox, decision: _Decision, now: datetime, report: DispatchReport
     ) -> None:
@@ -439,7 +365,10 @@ class Dispatcher:
             "account_ids": row.account_ids,
         }
         if decision.status == "sent":
-            values.update(status=OutboxStatus.SENT, sent_at=now, contact_log_id=row.contact_log_id)
+            values.update(
+                status=OutboxStatus.SENT, sent_at=now, contact_log_id=row.contact_log_id,
+                experiment_id=row.experiment_id, arm=row.arm,
+            )  # fmt: skip
             report.sent += 1
         elif decision.status in ("deferred", "retry"):
             values.update(

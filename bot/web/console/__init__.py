@@ -67,6 +67,7 @@ def make_console_app(console: Console) -> web.Application:
         auth,
         canned,
         conversation,
+        debtor,
         messages,
         policy,
         queue,
@@ -94,6 +95,7 @@ def make_console_app(console: Console) -> web.Application:
     team.add_routes(app)
     policy.add_routes(app)
     actions.add_routes(app)
+    debtor.add_routes(app)
     results.add_routes(app)
     app.on_cleanup.append(_stop_feed)
     return app
