@@ -34,6 +34,8 @@ class Composed:
 
     message: OutMessage
     account_ids: list[int]
+    # The template experiment and arm its text was chosen by, if one runs: (id, arm).
+    experiment: tuple[int, str] | None = None
 
 
 async def covered_accounts(
@@ -95,9 +97,10 @@ async def compose_reminder(
 ) -> Composed:
     """Render a stage reminder for one debtor; raises RenderError if a template is broken."""
     context, accounts = await stage_context(session, debtor, policy=policy, today=today)
+    # Stage messages are what experiments test; the debtor's id picks their arm.
     return await _proactive(
         session, debtor, template_key, context, accounts, kind="reminder",
-        creditor=creditor, payment_url_template=payment_url_template,
+        creditor=creditor, payment_url_template=payment_url_template, subject=debtor.id,
     )  # fmt: skip
 
 
@@ -197,6 +200,7 @@ async def _proactive(
     kind: str,
     creditor: str,
     payment_url_template: str,
+    subject: int | None = None,
 ) -> Composed:
     """A proactive message: the template addressed to the debtor, then the opt-out line, with
     pay links for what is still owed."""
@@ -205,6 +209,7 @@ async def _proactive(
         template_key,
         debtor.locale,
         {"creditor": creditor, "first_name": greeting_name(debtor.full_name), **context},
+        subject,
     )
     opt_out = await render(session, "opt_out_line", debtor.locale, {"creditor": creditor})
     owed = [a for a in accounts if a.owed]
@@ -216,4 +221,4 @@ async def _proactive(
         template_version=body.version,
         template_locale=body.locale,
     )
-    return Composed(message, [a.id for a in accounts])
+    return Composed(message, [a.id for a in accounts], body.experiment)

@@ -313,6 +313,7 @@ class Dispatcher:
             backoff = timedelta(seconds=2**row.attempts)
             return _Decision("retry", str(exc)[:200], now + backoff)
         row.contact_log_id = delivery.log_id
+        row.experiment_id, row.arm = composed.experiment or (None, None)
         return _Decision("sent")
 
     async def _still_warranted(

@@ -36,6 +36,8 @@ class Rendered:
     locale: str
     version: int
     text: str
+    # The template experiment and arm the version was chosen by, if one runs: (id, arm).
+    experiment: tuple[int, str] | None = None
 
 
 @pass_context

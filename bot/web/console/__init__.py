@@ -68,6 +68,7 @@ def make_console_app(console: Console) -> web.Application:
         canned,
         conversation,
         debtor,
+        experiments,
         messages,
         policy,
         queue,
@@ -96,6 +97,7 @@ def make_console_app(console: Console) -> web.Application:
     policy.add_routes(app)
     actions.add_routes(app)
     debtor.add_routes(app)
+    experiments.add_routes(app)
     results.add_routes(app)
     app.on_cleanup.append(_stop_feed)
     return app

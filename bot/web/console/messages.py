@@ -21,6 +21,7 @@ from bot.templates.checks import Finding
 from bot.templates.store import forget_cached_templates
 from bot.web.console import Console, console_of, typed
 from bot.web.console.auth import require_role, signed
+from bot.web.console.experiments import panel as experiment_panel
 from bot.web.console.telegram_view import message_html
 
 MAX_BODY = 20_000
@@ -147,6 +148,7 @@ async def _editor_context(
     based_on: int | None = None,
     refused: list[Finding] | None = None,
     flash: str | None = None,
+    experiment_error: str | None = None,
 ) -> dict[str, object]:
     console = console_of(request)
     history = await versions.history(s, key, locale)
@@ -194,6 +196,16 @@ async def _editor_context(
         "refused": refused is not None,
         "flash": flash or _flash(request.query),
         "problem": problem,
+        "experiment": await experiment_panel(
+            s,
+            console.policy,
+            key,
+            locale,
+            live,
+            history,
+            error=experiment_error,
+            started=request.query.get("experiment") == "started",
+        ),
     }
 
 
@@ -283,6 +295,15 @@ async def _again(
     return aiohttp_jinja2.render_template(
         "template_editor.html", request, context, status=400 if shown.get("refused") else 409
     )
+
+
+async def with_experiment_error(
+    request: web.Request, key: str, locale: str, message: str
+) -> web.Response:
+    """The editor again, its experiment panel saying why the experiment did not start."""
+    async with console_of(request).sessions() as s:
+        context = await _editor_context(request, s, key, locale, experiment_error=message)
+    return aiohttp_jinja2.render_template("template_editor.html", request, context, status=409)
 
 
 async def _version_action(request: web.Request, reverting: bool) -> web.Response:
