@@ -87,6 +87,8 @@ class ContactLog(IdMixin, Base):
         Index(None, "channel", "update_id", unique=True),
         # Replies left pending by a process that stopped are found without a scan.
         Index(None, "status", "created_at"),
+        # Results read a period of the log: a month is a few percent of a year's rows.
+        Index(None, "created_at"),
     )
 
     debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"))

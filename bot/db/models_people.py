@@ -95,7 +95,8 @@ class Payment(IdMixin, Base):
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id"), index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger())
     currency: Mapped[str] = mapped_column(String(3))
-    paid_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Indexed for results: money received during a period.
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     source: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -28,9 +28,15 @@ class AccountBucket(IdMixin, Base):
         # "Which bucket was every account in on day D": the stretches that began by D and
         # had not ended, read by from_day.
         Index(None, "from_day", "until_day"),
+        # One stage's stretches during a period (a figure kept to one stage): those still
+        # open, and those that ended after the period began.
+        Index(None, "bucket", "until_day"),
     )
 
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id", ondelete="CASCADE"))
+    # The debtor whose account it was on those days (another debtor begins another stretch):
+    # figures count debtors straight from here, without joining a million accounts.
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"))
     bucket: Mapped[str] = mapped_column(String(16))
     from_day: Mapped[date] = mapped_column(Date())
     until_day: Mapped[date | None] = mapped_column(Date())

@@ -258,7 +258,23 @@ class ReminderOutbox(IdMixin, Base):
     """A planned proactive message; the dedupe key makes planning idempotent."""
 
     __tablename__ = "reminder_outbox"
-    __table_args__ = (Index(None, "status", "not_before"),)
+    __table_args__ = (
+        Index(None, "status", "not_before"),
+        # Results: what was sent, and what was planned, during a period.
+        Index(None, "sent_at"),
+        Index(None, "planned_at"),
+        # Each experiment arm's debtors and their first message, read from the index alone.
+        Index(
+            "ix_reminder_outbox_experiment_exposure",
+            "experiment_id",
+            "arm",
+            "debtor_id",
+            "status",
+            "sent_at",
+            sqlite_where=text("experiment_id IS NOT NULL"),
+            postgresql_where=text("experiment_id IS NOT NULL"),
+        ),
+    )
 
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"), index=True)

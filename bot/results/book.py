@@ -12,7 +12,7 @@ from bot.db.models import Account, AccountBucket, Debtor, Payment
 from bot.money import format_money
 from bot.policy import Policy
 from bot.results.buckets import CLOSED, PAID, bucket_names, overdue_buckets
-from bot.results.period import Period, Table, bucket_on, ratio, scoped, utc_day
+from bot.results.period import Period, Table, bucket_on, in_scope, ratio, scoped, utc_day
 
 
 async def roll_rates(session: AsyncSession, policy: Policy, period: Period) -> Table:
@@ -28,8 +28,8 @@ async def roll_rates(session: AsyncSession, policy: Policy, period: Period) -> T
     if period.stage is not None:
         query = query.where(start.bucket == period.stage)
     if period.locale is not None:
-        query = query.join(Account, Account.id == start.account_id).join(
-            Debtor, and_(Debtor.id == Account.debtor_id, Debtor.locale == period.locale)
+        query = query.join(
+            Debtor, and_(Debtor.id == start.debtor_id, Debtor.locale == period.locale)
         )
     counts: dict[tuple[str, str], int] = {
         (a, b): n for a, b, n in (await session.execute(query)).all()
@@ -66,8 +66,8 @@ async def cure_rate(session: AsyncSession, policy: Policy, period: Period) -> Ta
         .group_by(start.bucket)
     )
     if period.locale is not None:
-        query = query.join(Account, Account.id == start.account_id).join(
-            Debtor, and_(Debtor.id == Account.debtor_id, Debtor.locale == period.locale)
+        query = query.join(
+            Debtor, and_(Debtor.id == start.debtor_id, Debtor.locale == period.locale)
         )
     found = {b: (n, cured) for b, n, cured in (await session.execute(query)).all()}
     table = Table(
@@ -88,13 +88,11 @@ async def recovered(session: AsyncSession, period: Period, locale: str = "en") -
     """Money received per day per currency (never added across currencies)."""
     day = utc_day(Payment.paid_at)
     rows = await session.execute(
-        scoped(
+        _payers_scoped(
             select(day, Payment.currency, func.sum(Payment.amount_minor))
-            .join(Account, Account.id == Payment.account_id)
             .where(period.during(Payment.paid_at))
             .group_by(day, Payment.currency)
             .order_by(day, Payment.currency),
-            Account.debtor_id,
             period,
         )
     )
@@ -112,29 +110,39 @@ async def liquidation(session: AsyncSession, period: Period, locale: str = "en")
     b, earlier = AccountBucket, aliased(AccountBucket)
     owed = await _sums(
         session,
-        period,
-        select(b.currency, func.sum(b.balance_minor))
-        .join(Account, Account.id == b.account_id)
-        .where(bucket_on(period.start), b.bucket.not_in([PAID, CLOSED])),
+        scoped(
+            select(b.currency, func.sum(b.balance_minor)).where(
+                bucket_on(period.start), b.bucket.not_in([PAID, CLOSED])
+            ),
+            b.debtor_id,
+            period,
+        ),
     )
-    first = (
-        ~select(earlier.id)
-        .where(earlier.account_id == b.account_id, earlier.from_day < b.from_day)
-        .exists()
+    # The account's first stretch, found by one probe of (account_id, from_day) per stretch
+    # begun in the period: as NOT EXISTS, PostgreSQL hashed all the stretches there are.
+    first = b.from_day == (
+        select(func.min(earlier.from_day))
+        .where(earlier.account_id == b.account_id)
+        .scalar_subquery()
     )
     placed = await _sums(
         session,
-        period,
-        select(b.currency, func.sum(b.balance_minor))
-        .join(Account, Account.id == b.account_id)
-        .where(b.from_day > period.start, b.from_day <= period.end, first),
+        scoped(
+            select(b.currency, func.sum(b.balance_minor)).where(
+                b.from_day > period.start, b.from_day <= period.end, first
+            ),
+            b.debtor_id,
+            period,
+        ),
     )
     got = await _sums(
         session,
-        period,
-        select(Payment.currency, func.sum(Payment.amount_minor))
-        .join(Account, Account.id == Payment.account_id)
-        .where(period.during(Payment.paid_at)),
+        _payers_scoped(
+            select(Payment.currency, func.sum(Payment.amount_minor)).where(
+                period.during(Payment.paid_at)
+            ),
+            period,
+        ),
     )
     table = Table(
         "liquidation",
@@ -149,8 +157,15 @@ async def liquidation(session: AsyncSession, period: Period, locale: str = "en")
     return table
 
 
-async def _sums(session: AsyncSession, period: Period, query: Select[Any]) -> dict[str, int]:
-    """Amounts by currency from ``query`` (currency, sum), kept to the period's scope."""
-    currency = query.selected_columns[0]
-    rows = await session.execute(scoped(query.group_by(currency), Account.debtor_id, period))
+async def _sums(session: AsyncSession, query: Select[Any]) -> dict[str, int]:
+    """Amounts by currency from ``query`` (currency, sum)."""
+    rows = await session.execute(query.group_by(query.selected_columns[0]))
     return {c: int(total or 0) for c, total in rows.all()}
+
+
+def _payers_scoped(query: Select[Any], period: Period) -> Select[Any]:
+    """A query of payments kept to the period's scope through their account's debtor (the
+    million accounts are joined only when there is a scope)."""
+    if in_scope(Account.debtor_id, period) is None:
+        return query
+    return scoped(query.join(Account, Account.id == Payment.account_id), Account.debtor_id, period)

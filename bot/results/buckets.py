@@ -25,6 +25,7 @@ from sqlalchemy import (
     case,
     exists,
     literal,
+    or_,
     select,
     text,
     update,
@@ -46,6 +47,7 @@ bucket_today = Table(
     "bucket_today",
     _scratch,
     Column("account_id", BigInteger, primary_key=True),
+    Column("debtor_id", BigInteger, nullable=False),
     Column("bucket", String(16), nullable=False),
     Column("day", Date, nullable=False),
     Column("balance_minor", BigInteger, nullable=False),
@@ -129,6 +131,7 @@ def _fill(policy: Policy, days: dict[str, date]) -> object:
     rows = (
         select(
             Account.id,
+            Account.debtor_id,
             _bucket_sql(policy, dpd),
             zone.c.day,
             Account.amount_due_minor,
@@ -138,24 +141,25 @@ def _fill(policy: Policy, days: dict[str, date]) -> object:
         .join(Debtor, Debtor.id == Account.debtor_id)
         .join(zone, zone.c.tz == Debtor.timezone)
     )
-    columns = ["account_id", "bucket", "day", "balance_minor", "currency"]
+    columns = ["account_id", "debtor_id", "bucket", "day", "balance_minor", "currency"]
     return bucket_today.insert().from_select(columns, rows)
 
 
 async def _apply(session: AsyncSession, now: datetime) -> Recorded:
     t, b = bucket_today.c, AccountBucket
     is_open = and_(t.account_id == b.account_id, b.until_day.is_(None))
+    # A stretch is one bucket of one debtor's account: a change of either begins another.
+    changed = or_(t.bucket != b.bucket, t.debtor_id != b.debtor_id)
     # A stretch begun today whose bucket changed again today: today's last word wins.
     same_day = await session.execute(
         update(b)
         .where(
             b.until_day.is_(None),
-            exists().where(
-                t.account_id == b.account_id, t.day == b.from_day, t.bucket != b.bucket
-            ),
+            exists().where(t.account_id == b.account_id, t.day == b.from_day, changed),
         )
         .values(
             bucket=select(t.bucket).where(t.account_id == b.account_id).scalar_subquery(),
+            debtor_id=select(t.debtor_id).where(t.account_id == b.account_id).scalar_subquery(),
             recorded_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -164,16 +168,25 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
         update(b)
         .where(
             b.until_day.is_(None),
-            exists().where(t.account_id == b.account_id, t.day > b.from_day, t.bucket != b.bucket),
+            exists().where(t.account_id == b.account_id, t.day > b.from_day, changed),
         )
         .values(until_day=select(t.day).where(t.account_id == b.account_id).scalar_subquery())
         .execution_options(synchronize_session=False)
     )
     begun = await session.execute(
         AccountBucket.__table__.insert().from_select(
-            ["account_id", "bucket", "from_day", "balance_minor", "currency", "recorded_at"],
+            [
+                "account_id",
+                "debtor_id",
+                "bucket",
+                "from_day",
+                "balance_minor",
+                "currency",
+                "recorded_at",
+            ],
             select(
                 t.account_id,
+                t.debtor_id,
                 t.bucket,
                 t.day,
                 t.balance_minor,
@@ -259,6 +272,7 @@ async def _paid_from(session: AsyncSession, account_id: int, day: date, now: dat
     session.add(
         AccountBucket(
             account_id=account_id,
+            debtor_id=account.debtor_id,
             bucket=PAID,
             from_day=day,
             until_day=None,

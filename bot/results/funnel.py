@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select, union
+from sqlalchemy import Integer, Select, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import ColumnElement, Subquery
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from bot.db.models import (
-    Account,
     AccountBucket,
     ChannelLink,
     ContactLog,
@@ -48,73 +50,107 @@ def _reminded(period: Period) -> list[ColumnElement[bool]]:
     ]
 
 
-def _step_sets(period: Period) -> dict[str, Select]:
-    """Each step's debtors (not yet nested: the funnel nests them)."""
+def _facts(period: Period) -> list[Select]:
+    """Rows of (debtor, the steps a table says they reached, as bits). The funnel ORs them per
+    debtor in one pass, instead of joining a set of hundreds of thousands of debtors per step."""
     first = (
         select(ReminderOutbox.debtor_id, func.min(ReminderOutbox.sent_at).label("at"))
         .where(*_reminded(period))
         .group_by(ReminderOutbox.debtor_id)
         .subquery("first_reminder")
     )
-    return {
-        "exported": select(LinkToken.debtor_id).where(LinkToken.created_at < period.until),
-        "linked": select(ChannelLink.debtor_id).where(ChannelLink.linked_at < period.until),
-        "verified": select(ChannelLink.debtor_id).where(ChannelLink.verified_at < period.until),
-        "reached": select(ReminderOutbox.debtor_id).where(*_reminded(period)),
-        "replied": select(ContactLog.debtor_id)
+    book = debtors_in_book(period).subquery("book")
+    until = period.until
+    return [
+        _fact(book.c.debtor_id, _bit("book")),
+        _fact(LinkToken.debtor_id, _bit("exported")).where(LinkToken.created_at < until),
+        _fact(
+            ChannelLink.debtor_id,
+            _bit("linked", ChannelLink.linked_at < until)
+            + _bit("verified", ChannelLink.verified_at < until),
+        ).where(or_(ChannelLink.linked_at < until, ChannelLink.verified_at < until)),
+        _fact(ReminderOutbox.debtor_id, _bit("reached")).where(*_reminded(period)),
+        _fact(ContactLog.debtor_id, _bit("replied"))
         .join(first, first.c.debtor_id == ContactLog.debtor_id)
         .where(
             ContactLog.direction == Direction.IN,
             ContactLog.created_at > first.c.at,
-            ContactLog.created_at < period.until,
+            # Implied by the line above (a first reminder is within the period); said so that
+            # the log is read from the period's start by its index, not from its beginning.
+            ContactLog.created_at >= period.since,
+            ContactLog.created_at < until,
         ),
-        "agreed": union(
-            select(Promise.debtor_id).where(period.during(Promise.created_at)),
-            select(RepaymentPlan.debtor_id).where(period.during(RepaymentPlan.created_at)),
-        ),
-        "kept": union(
-            select(Promise.debtor_id).where(
-                period.during(Promise.created_at), Promise.status == PromiseStatus.KEPT
-            ),
-            select(RepaymentPlan.debtor_id).where(
-                period.during(RepaymentPlan.created_at),
-                RepaymentPlan.status == PlanStatus.COMPLETED,
-            ),
-        ),
-        "paid": select(Account.debtor_id)
-        .join(AccountBucket, AccountBucket.account_id == Account.id)
-        .where(
+        _fact(
+            Promise.debtor_id,
+            _bit("agreed") + _bit("kept", Promise.status == PromiseStatus.KEPT),
+        ).where(period.during(Promise.created_at)),
+        _fact(
+            RepaymentPlan.debtor_id,
+            _bit("agreed") + _bit("kept", RepaymentPlan.status == PlanStatus.COMPLETED),
+        ).where(period.during(RepaymentPlan.created_at)),
+        _fact(AccountBucket.debtor_id, _bit("paid")).where(
             AccountBucket.bucket == PAID,
             AccountBucket.from_day >= period.start,
             AccountBucket.from_day <= period.end,
         ),
-    }
+    ]
 
 
-def _distinct(query: Select, name: str) -> Subquery:
-    inner = query.subquery()
-    return select(inner.c[0].label("debtor_id")).distinct().subquery(name)
+BITS = {name: 1 << i for i, (name, _) in enumerate(STEPS)}
+
+
+def _bit(step: str, condition: ColumnElement[bool] | None = None) -> ColumnElement[int]:
+    """A step's bit, always or where ``condition`` holds."""
+    if condition is None:
+        return literal(BITS[step], Integer())
+    return case((condition, BITS[step]), else_=0)
+
+
+def _fact(debtor_id: ColumnElement[int], bits: ColumnElement[int]) -> Select:
+    return select(debtor_id.label("debtor_id"), bits.label("bits"))
+
+
+class bits_or(FunctionElement[int]):
+    """The bitwise OR of an integer column over a group."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(bits_or, "postgresql")
+def _bits_or_pg(element: bits_or, compiler: Any, **kw: Any) -> str:
+    return f"bit_or({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(bits_or, "sqlite")
+def _bits_or_sqlite(element: bits_or, compiler: Any, **kw: Any) -> str:
+    # SQLite has no bitwise aggregate: one max per bit.
+    column = compiler.process(element.clauses, **kw)
+    return "(" + " | ".join(f"max({column} & {bit})" for bit in BITS.values()) + ")"
+
+
+def _all(bits: ColumnElement[int], *steps: str) -> ColumnElement[bool]:
+    """Every one of ``steps`` reached."""
+    need = sum(BITS[s] for s in steps)
+    return bits.op("&")(need) == need
 
 
 async def funnel(session: AsyncSession, period: Period) -> tuple[Table, int]:
     """Debtors at each step, each step within the one before, with the rate between steps;
     and the verified debtors contacted (whether or not a link was sent), for promise-to-pay."""
-    book = _distinct(debtors_in_book(period), "book")
-    sets = {name: _distinct(q, name) for name, q in _step_sets(period).items()}
-    query = select(func.count()).select_from(book)
-    met = []
-    for name in list(sets):
-        sub = sets[name]
-        query = query.outerjoin(sub, sub.c.debtor_id == book.c.debtor_id)
-        met.append(sub.c.debtor_id.is_not(None))
-        query = query.add_columns(func.count(case((and_(*met), 1))))
-    # Promise-to-pay needs verified debtors contacted, whether or not they had a link sent.
-    verified_reached = and_(
-        sets["verified"].c.debtor_id.is_not(None), sets["reached"].c.debtor_id.is_not(None)
+    facts = union_all(*_facts(period)).subquery("fact")
+    bits = (
+        select(bits_or(facts.c.bits).label("bits"))
+        .group_by(facts.c.debtor_id)
+        .subquery("per_debtor")
+        .c.bits
     )
-    query = query.add_columns(func.count(case((verified_reached, 1))))
-    counts = list((await session.execute(query)).one())
-    *steps, contacted = counts
+    names = [name for name, _ in STEPS]
+    counts = [func.count(case((_all(bits, *names[: i + 1]), 1))) for i in range(len(names))]
+    # Promise-to-pay needs verified debtors contacted, whether or not they had a link sent.
+    contacted = func.count(case((_all(bits, "book", "verified", "reached"), 1)))
+    query = select(*counts, contacted).where(_all(bits, "book"))
+    *steps, contacted = list((await session.execute(query)).one())
     table = Table(
         "funnel",
         "Funnel",

@@ -12,7 +12,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from bot.db.models import Account, AccountBucket, Debtor
+from bot.db.models import AccountBucket, Debtor
 from bot.results.buckets import CLOSED, PAID
 
 
@@ -79,19 +79,13 @@ def debtors_in_book(period: Period) -> Select[Any]:
     """Debtors who owed something during the period (from the recorded history, so a past
     period reads the same tomorrow), in the period's stage and language."""
     b = AccountBucket
-    query = (
-        select(Account.debtor_id)
-        .join(b, b.account_id == Account.id)
-        .where(stretch_overlaps(period))
-    )
+    query = select(b.debtor_id).where(stretch_overlaps(period))
     if period.stage is not None:
         query = query.where(b.bucket == period.stage)
     else:
         query = query.where(b.bucket.not_in([PAID, CLOSED]))
     if period.locale is not None:
-        query = query.join(Debtor, Debtor.id == Account.debtor_id).where(
-            Debtor.locale == period.locale
-        )
+        query = query.join(Debtor, Debtor.id == b.debtor_id).where(Debtor.locale == period.locale)
     return query
 
 
