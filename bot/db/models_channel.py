@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, BigId, IdMixin, UTCDateTime
@@ -89,6 +89,14 @@ class ContactLog(IdMixin, Base):
         Index(None, "status", "created_at"),
         # Results read a period of the log: a month is a few percent of a year's rows.
         Index(None, "created_at"),
+        # Who wrote in during a period (replies, containment), from the index alone.
+        Index(
+            "ix_contact_log_in_created_at_debtor_id",
+            "created_at",
+            "debtor_id",
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
     )
 
     debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"))

@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base, BigId, IdMixin, UTCDateTime
@@ -31,6 +42,13 @@ class AccountBucket(IdMixin, Base):
         # One stage's stretches during a period (a figure kept to one stage): those still
         # open, and those that ended after the period began.
         Index(None, "bucket", "until_day"),
+        # Accounts placed during a period: their first stretches, by the day they began.
+        Index(
+            "ix_account_bucket_opening_from_day",
+            "from_day",
+            sqlite_where=text("opening"),
+            postgresql_where=text("opening"),
+        ),
     )
 
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id", ondelete="CASCADE"))
@@ -43,6 +61,8 @@ class AccountBucket(IdMixin, Base):
     # What was owed on the stretch's first day (amounts of one currency only ever add up).
     balance_minor: Mapped[int] = mapped_column(BigInteger())
     currency: Mapped[str] = mapped_column(String(3))
+    # The account's first stretch: the day it came into the book, with what was placed.
+    opening: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import ColumnElement
 
 from bot.db.models import Account, AccountBucket, AccountStatus, Debtor, Payment
@@ -146,7 +147,7 @@ def _fill(policy: Policy, days: dict[str, date]) -> object:
 
 
 async def _apply(session: AsyncSession, now: datetime) -> Recorded:
-    t, b = bucket_today.c, AccountBucket
+    t, b, prior = bucket_today.c, AccountBucket, aliased(AccountBucket)
     is_open = and_(t.account_id == b.account_id, b.until_day.is_(None))
     # A stretch is one bucket of one debtor's account: a change of either begins another.
     changed = or_(t.bucket != b.bucket, t.debtor_id != b.debtor_id)
@@ -182,6 +183,7 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
                 "from_day",
                 "balance_minor",
                 "currency",
+                "opening",
                 "recorded_at",
             ],
             select(
@@ -191,6 +193,8 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
                 t.day,
                 t.balance_minor,
                 t.currency,
+                # No stretch at all yet: the account comes into the book today.
+                ~exists().where(prior.account_id == t.account_id),
                 literal(now, AccountBucket.recorded_at.type),
             ).where(~exists().where(is_open)),
         )
@@ -278,6 +282,8 @@ async def _paid_from(session: AsyncSession, account_id: int, day: date, now: dat
             until_day=None,
             balance_minor=0,
             currency=account.currency,
+            # Paid before its first recorded day: this is now its first stretch.
+            opening=holding is None,
             recorded_at=now,
         )
     )
