@@ -12,6 +12,9 @@ from bot.db.engine import create_engine, session_factory
 from bot.db.models import ReminderOutbox
 from tests.helpers import add_debtor
 
+# Pages and commands over the same figures on either database: CI runs these once.
+pytestmark = pytest.mark.once
+
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import ColumnElement
 
+from bot.db.engine import dialect_insert
 from bot.db.models import Account, AccountBucket, AccountStatus, Debtor, Payment
 from bot.policy import Policy
 from bot.policy.window import day_number
@@ -42,6 +43,8 @@ from bot.reminders.sqlparts import days_since_epoch, rows_table
 PAID, CLOSED, CURRENT, FINAL = "paid", "closed", "current", "final"
 # SQLite allows at most 500 terms in a compound SELECT; the zone table is one term per zone.
 ZONES_PER_STATEMENT = 400
+# The PostgreSQL advisory lock that lets one process record at a time ("bucket" in ASCII).
+LOCK_KEY = 0x6275636B6574
 
 _scratch = MetaData()
 bucket_today = Table(
@@ -107,19 +110,25 @@ async def record_buckets(session: AsyncSession, policy: Policy, now: datetime) -
     ends the account's stretch and begins another; recording again the same day changes only
     what changed since (the last word of a day is that day's bucket)."""
     connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # Processes planning at once would end and begin the same stretches (and deadlock on
+        # them): one records at a time, the next finds nothing left; the lock ends with the
+        # transaction. SQLite has one writer anyway.
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    # A table left by a failed recording on this connection goes first; a failure here leaves
+    # the transaction to be rolled back, which takes the table with it.
     await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
     await connection.run_sync(bucket_today.create)
-    try:
-        zones = (await session.execute(select(Debtor.timezone).distinct())).scalars().all()
-        days = {z: now.astimezone(ZoneInfo(z)).date() for z in zones}
-        for start in range(0, len(zones), ZONES_PER_STATEMENT):
-            chunk = sorted(zones)[start : start + ZONES_PER_STATEMENT]
-            await session.execute(_fill(policy, {z: days[z] for z in chunk}))
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("ANALYZE bucket_today"))
-        return await _apply(session, now)
-    finally:
-        await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
+    zones = (await session.execute(select(Debtor.timezone).distinct())).scalars().all()
+    days = {z: now.astimezone(ZoneInfo(z)).date() for z in zones}
+    for start in range(0, len(zones), ZONES_PER_STATEMENT):
+        chunk = sorted(zones)[start : start + ZONES_PER_STATEMENT]
+        await session.execute(_fill(policy, {z: days[z] for z in chunk}))
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("ANALYZE bucket_today"))
+    recorded = await _apply(session, now)
+    await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
+    return recorded
 
 
 def _fill(policy: Policy, days: dict[str, date]) -> object:
@@ -175,7 +184,8 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
         .execution_options(synchronize_session=False)
     )
     begun = await session.execute(
-        AccountBucket.__table__.insert().from_select(
+        dialect_insert(session, AccountBucket)
+        .from_select(
             [
                 "account_id",
                 "debtor_id",
@@ -198,6 +208,7 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
                 literal(now, AccountBucket.recorded_at.type),
             ).where(~exists().where(is_open)),
         )
+        .on_conflict_do_nothing(index_elements=["account_id", "from_day"])
     )
     return Recorded(
         started=(begun.rowcount or 0) + (same_day.rowcount or 0), ended=ended.rowcount or 0

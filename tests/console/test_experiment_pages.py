@@ -14,6 +14,9 @@ from bot.templates import versions
 from tests.console.test_auth import PAGE, T0, Clock, _app, _csrf, _get, _sign_in
 from tests.helpers import add_staff
 
+# Pages and commands over the same figures on either database: CI runs these once.
+pytestmark = pytest.mark.once
+
 WARMER = (
     "Hi {{ first_name }}, this is {{ creditor }}. A payment slipped past its date.\n\n"
     "{{ accounts_block }}\n\nPay with the button below, or tell us what suits you."

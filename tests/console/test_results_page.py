@@ -16,6 +16,9 @@ from tests.console.test_auth import PAGE, T0, Clock, _app, _get, _sign_in
 from tests.helpers import add_staff
 from tests.results.test_figures import build
 
+# Pages and commands over the same figures on either database: CI runs these once.
+pytestmark = pytest.mark.once
+
 NOVEMBER = "from=2026-11-01&to=2026-11-30"
 IN_HTML = NOVEMBER.replace("&", "&amp;")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
-import pytest
 from sqlalchemy import select
 
 from bot.db.models import (
@@ -252,14 +251,18 @@ def rows_of(tables: dict[str, list[Table]], name: str) -> list[list[object]]:
     return [[round(v, 4) if isinstance(v, float) else v for v in row] for row in table.rows]
 
 
-@pytest.fixture
-async def november(sessions, tmp_path) -> dict[str, list[Table]]:
+async def test_every_figure_of_november(sessions, tmp_path) -> None:
+    """November is built once (it takes seconds), then each part of the page is checked."""
     await build(sessions, tmp_path)
     async with sessions.begin() as s:
-        return await figures(s, POLICY, NOVEMBER)
+        november = await figures(s, POLICY, NOVEMBER)
+    await check_the_funnel_and_the_promise_rates(november)
+    await check_the_book_rolls_cures_and_recovers_by_currency(november)
+    await check_channel_health_and_template_versions(november)
+    await check_the_queue(november, sessions)
 
 
-async def test_the_funnel_and_the_promise_rates(november) -> None:
+async def check_the_funnel_and_the_promise_rates(november) -> None:
     # Book: D1–D6 and D8 owed in November (7); links: D1–D5 (5); opened and verified: D1, D2,
     # D3, D5 (4); reminded: the same 4; wrote after the reminder: all 4 (D3's STOP is a reply);
     # agreed: D1, D2 (promises), D5 (plan): 3; kept: D1's promise (D2 partial, D5's plan
@@ -290,7 +293,7 @@ async def test_the_funnel_and_the_promise_rates(november) -> None:
     ]
 
 
-async def test_the_book_rolls_cures_and_recovers_by_currency(november) -> None:
+async def check_the_book_rolls_cures_and_recovers_by_currency(november) -> None:
     # Nov 1 → Nov 30: D4 current → mid (due Nov 20, 10 days); D2 early → final (31 days, paid
     # in part); D1 mid → paid; D3 mid → final; D5 late → final; D6 final → paid (Nov 15, recorded
     # late); D7 paid → paid. D8 came later and is not in the roll.
@@ -332,7 +335,7 @@ async def test_the_book_rolls_cures_and_recovers_by_currency(november) -> None:
     ]
 
 
-async def test_channel_health_and_template_versions(november) -> None:
+async def check_channel_health_and_template_versions(november) -> None:
     # Sent: 4 reminders; failed: D2's on Nov 20 (refused); skipped: D3's on Nov 8 (opted out);
     # put off: D1's once by the window, D5's twice by the gap; blocked: D2 (1 of 4 reached);
     # opt-outs: D3 (1 of 4).
@@ -354,7 +357,7 @@ async def test_channel_health_and_template_versions(november) -> None:
     ]
 
 
-async def test_the_queue(november, sessions) -> None:
+async def check_the_queue(november, sessions) -> None:
     assert rows_of(november, "tickets_opened") == [
         ["2026-11-02", 0, 0, 1, 1],
         ["2026-11-12", 0, 1, 0, 1],
