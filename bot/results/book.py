@@ -99,7 +99,8 @@ async def recovered(session: AsyncSession, period: Period, locale: str = "en") -
     table = Table(
         "recovered", "Recovered per day", ["day", "currency", "amount (minor units)", "amount"]
     )
-    for d, currency, amount in rows:
+    for d, currency, total in rows:
+        amount = int(total)  # PostgreSQL sums integers as numeric
         table.rows.append([str(d), currency, amount, format_money(amount, currency, locale)])
     return table
 

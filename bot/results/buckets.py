@@ -37,12 +37,11 @@ from sqlalchemy.sql.expression import ColumnElement
 from bot.db.engine import dialect_insert
 from bot.db.models import Account, AccountBucket, AccountStatus, Debtor, Payment
 from bot.policy import Policy
-from bot.policy.window import day_number
+from bot.policy.window import ZoneClock
+from bot.reminders.planner import ZONES_PER_STATEMENT, clocks_for_all_zones
 from bot.reminders.sqlparts import days_since_epoch, rows_table
 
 PAID, CLOSED, CURRENT, FINAL = "paid", "closed", "current", "final"
-# SQLite allows at most 500 terms in a compound SELECT; the zone table is one term per zone.
-ZONES_PER_STATEMENT = 400
 # The PostgreSQL advisory lock that lets one process record at a time ("bucket" in ASCII).
 LOCK_KEY = 0x6275636B6574
 
@@ -119,11 +118,10 @@ async def record_buckets(session: AsyncSession, policy: Policy, now: datetime) -
     # the transaction to be rolled back, which takes the table with it.
     await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
     await connection.run_sync(bucket_today.create)
-    zones = (await session.execute(select(Debtor.timezone).distinct())).scalars().all()
-    days = {z: now.astimezone(ZoneInfo(z)).date() for z in zones}
-    for start in range(0, len(zones), ZONES_PER_STATEMENT):
-        chunk = sorted(zones)[start : start + ZONES_PER_STATEMENT]
-        await session.execute(_fill(policy, {z: days[z] for z in chunk}))
+    # Each zone's date as the planner reckons it, in statements SQLite can take.
+    clocks = await clocks_for_all_zones(session, policy, now)
+    for start in range(0, len(clocks), ZONES_PER_STATEMENT):
+        await session.execute(_fill(policy, clocks[start : start + ZONES_PER_STATEMENT]))
     if connection.dialect.name == "postgresql":
         await connection.execute(text("ANALYZE bucket_today"))
     recorded = await _apply(session, now)
@@ -131,11 +129,11 @@ async def record_buckets(session: AsyncSession, policy: Policy, now: datetime) -
     return recorded
 
 
-def _fill(policy: Policy, days: dict[str, date]) -> object:
+def _fill(policy: Policy, clocks: list[ZoneClock]) -> object:
     zone = rows_table(
         "zone_day",
         {"tz": str, "zday": int, "day": date},
-        [(z, day_number(d), d) for z, d in days.items()],
+        [(c.zone, c.day, c.local_date) for c in clocks],
     )
     dpd = zone.c.zday - days_since_epoch(Account.due_date)
     rows = (

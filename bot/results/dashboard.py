@@ -14,6 +14,13 @@ from bot.results.period import Period, Table
 from bot.results.queue import queue_figures
 
 SECTIONS = ("funnel", "book", "channel", "queue")
+# The tables of each section, in order: a CSV of one table counts its section only.
+TABLES = {
+    "funnel": ("funnel", "rates"),
+    "book": ("recovered", "liquidation", "cure", "roll_rates"),
+    "channel": ("channel", "versions"),
+    "queue": ("tickets_opened", "queue_times", "outcomes", "containment"),
+}
 # What agents see: the queue they work. Admins see everything.
 AGENT_SECTIONS = ("queue",)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from telegram.ext import ExtBot
 
 from bot.channels.telegram.ratelimit import ChatRateLimiter
 from bot.channels.telegram.sender import TelegramSender
+from bot.db.models import OutboxStatus, ReminderOutbox
 from bot.db.workers import WorkerLease
 from bot.policy import Policy, load_policy
 from bot.reminders.dispatcher import Dispatcher
@@ -66,6 +67,19 @@ class Post:
         for chat_id in chat_ids:
             user = {"id": chat_id, "first_name": "U", "language_code": language}
             self.sandbox.send_text(BOT, user, "/start")
+
+
+async def sent_before(sessions, debtor_id: int, *instants: datetime) -> None:
+    """Stage reminders already sent to the debtor at these instants (the caps count them)."""
+    async with sessions.begin() as s:
+        for i, at in enumerate(instants):
+            s.add(
+                ReminderOutbox(
+                    dedupe_key=f"old:{debtor_id}:{i}", debtor_id=debtor_id, kind="stage",
+                    stage="early", template_key="stage_early", planned_at=at, not_before=at,
+                    status=OutboxStatus.SENT, sent_at=at, attempts=1,
+                )
+            )  # fmt: skip
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from bot.db.models import (
     Account,
     ChannelLink,
     Debtor,
-    OutboxStatus,
     ReminderOutbox,
     TemplateVersion,
 )
@@ -20,7 +19,7 @@ from bot.policy import Caps, LateFees, load_policy
 from bot.reminders.planner import plan
 from bot.templates.store import forget_cached_templates
 from tests.helpers import add_debtor
-from tests.reminders.conftest import BOT
+from tests.reminders.conftest import BOT, sent_before
 
 POLICY = load_policy()
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York
@@ -217,25 +216,13 @@ async def test_outside_the_window_waits_for_the_next_opening(sessions, post):
     assert morning.sent == 1
 
 
-async def _sent_before(sessions, debtor_id: int, *instants: datetime) -> None:
-    async with sessions.begin() as s:
-        for i, at in enumerate(instants):
-            s.add(
-                ReminderOutbox(
-                    dedupe_key=f"old:{debtor_id}:{i}", debtor_id=debtor_id, kind="stage",
-                    stage="early", template_key="stage_early", planned_at=at, not_before=at,
-                    status=OutboxStatus.SENT, sent_at=at, attempts=1,
-                )
-            )  # fmt: skip
-
-
 async def test_the_seven_day_cap(sessions, post):
     post.started(301)
     async with sessions.begin() as s:
         debtor = await add_debtor(
             s, "D-1", chat_id=301, accounts=[("A-1", TODAY - timedelta(days=3), 100, "USD")]
         )
-    await _sent_before(sessions, debtor.id, NOW - timedelta(days=6), NOW - timedelta(days=2))
+    await sent_before(sessions, debtor.id, NOW - timedelta(days=6), NOW - timedelta(days=2))
     policy = POLICY.model_copy(update={"caps": Caps(max_per_7_days=2, min_gap_hours=20)})
     await _plan(sessions, policy=policy)
 
@@ -250,7 +237,7 @@ async def test_the_minimum_gap_defers(sessions, post):
         debtor = await add_debtor(
             s, "D-1", chat_id=301, accounts=[("A-1", TODAY - timedelta(days=3), 100, "USD")]
         )
-    await _sent_before(sessions, debtor.id, NOW - timedelta(hours=19))
+    await sent_before(sessions, debtor.id, NOW - timedelta(hours=19))
     await _plan(sessions)
 
     report = await post.dispatcher().dispatch(NOW)
@@ -270,7 +257,7 @@ async def test_non_responders_get_the_next_reminder_at_another_time_of_day(sessi
             s, "D-1", chat_id=301, accounts=[("A-1", TODAY - timedelta(days=3), 100, "USD")]
         )
     # Two unanswered reminders, the last one in the morning (09:00 New York = 14:00 UTC).
-    await _sent_before(
+    await sent_before(
         sessions, debtor.id, NOW - timedelta(days=4), NOW - timedelta(days=2, hours=1)
     )
     await _plan(sessions)

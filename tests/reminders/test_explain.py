@@ -7,31 +7,19 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from bot.db.models import Debtor, HandoffTicket, OutboxStatus, ReminderOutbox
+from bot.db.models import Debtor, HandoffTicket, ReminderOutbox
 from bot.policy import load_policy
 from bot.reminders.explain import explain
 from bot.reminders.planner import plan
 from bot.reminders.trace import Check, Hold, Verdict
 from tests.helpers import add_debtor
-from tests.reminders.conftest import BOT
+from tests.reminders.conftest import BOT, sent_before
 
 POLICY = load_policy()
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York, 23:00 in Shanghai
 TODAY = date(2026, 12, 1)
 BEFORE = NOW - timedelta(days=20)  # when the portfolio was loaded and the chats verified
 CHATS = {"D-WRITE": 301, "D-NIGHT": 302, "D-HELD": 303, "D-CAP": 304, "D-GAP": 305}
-
-
-async def _sent_before(sessions, debtor_id: int, *instants: datetime) -> None:
-    async with sessions.begin() as s:
-        for i, at in enumerate(instants):
-            s.add(
-                ReminderOutbox(
-                    dedupe_key=f"old:{debtor_id}:{i}", debtor_id=debtor_id, kind="stage",
-                    stage="early", template_key="stage_early", planned_at=at, not_before=at,
-                    status=OutboxStatus.SENT, sent_at=at, attempts=1,
-                )
-            )  # fmt: skip
 
 
 async def _portfolio(sessions, post) -> dict[str, int]:
@@ -59,11 +47,11 @@ async def _portfolio(sessions, post) -> dict[str, int]:
             )
         )  # fmt: skip
     # Seven messages in the last week, the newest an hour ago (09:00 in New York).
-    await _sent_before(
+    await sent_before(
         sessions, ids["D-CAP"], *(NOW - timedelta(days=k, hours=1) for k in range(7))
     )
     # One message 19 hours ago: the 20-hour gap ends at 11:00 New York.
-    await _sent_before(sessions, ids["D-GAP"], NOW - timedelta(hours=19))
+    await sent_before(sessions, ids["D-GAP"], NOW - timedelta(hours=19))
     return ids
 
 

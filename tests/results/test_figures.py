@@ -26,7 +26,7 @@ from bot.handoff import claims
 from bot.handoff.tickets import open_ticket
 from bot.policy import load_policy
 from bot.results.buckets import record_buckets
-from bot.results.dashboard import figures
+from bot.results.dashboard import TABLES, figures
 from bot.results.period import Period, Table
 from bot.services.payments import import_payments
 from tests.helpers import add_debtor, add_staff, write_csv
@@ -256,6 +256,8 @@ async def test_every_figure_of_november(sessions, tmp_path) -> None:
     await build(sessions, tmp_path)
     async with sessions.begin() as s:
         november = await figures(s, POLICY, NOVEMBER)
+    # What a CSV download looks for is what each section returns.
+    assert {n: tuple(t.name for t in tables) for n, tables in november.items()} == TABLES
     await check_the_funnel_and_the_promise_rates(november)
     await check_the_book_rolls_cures_and_recovers_by_currency(november)
     await check_channel_health_and_template_versions(november)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.db.models import Debtor
 from bot.money import from_minor
 from bot.results.buckets import bucket_names
-from bot.results.dashboard import AGENT_SECTIONS, SECTIONS, section
+from bot.results.dashboard import AGENT_SECTIONS, SECTIONS, TABLES, section
 from bot.results.period import Period, Table
 from bot.staff.accounts import Role
 from bot.web.console import console_of
@@ -145,24 +145,24 @@ async def section_fragment(request: web.Request) -> web.StreamResponse:
 async def csv_file(request: web.Request) -> web.StreamResponse:
     """One table as CSV, shares as fractions, for the period asked."""
     wanted = request.match_info["table"]
-    for name in _allowed(request):
-        try:
-            period, tables = await _tables(request, name)
-        except BadPeriod as exc:
-            return web.Response(status=400, text=str(exc))
-        for table in tables:
-            if table.name == wanted:
-                return web.Response(
-                    body=to_csv(table).encode("utf-8"),
-                    content_type="text/csv",
-                    charset="utf-8",
-                    headers={
-                        "Content-Disposition": f'attachment; filename="{table.name}_'
-                        f'{period.start.isoformat()}_{period.end.isoformat()}.csv"',
-                        "Cache-Control": "no-store",
-                    },
-                )
-    raise web.HTTPNotFound()
+    name = next((n for n in _allowed(request) if wanted in TABLES[n]), None)
+    if name is None:
+        raise web.HTTPNotFound()
+    try:
+        period, tables = await _tables(request, name)
+    except BadPeriod as exc:
+        return web.Response(status=400, text=str(exc))
+    table = next(t for t in tables if t.name == wanted)
+    return web.Response(
+        body=to_csv(table).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{table.name}_'
+            f'{period.start.isoformat()}_{period.end.isoformat()}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _cell(value: Any) -> Any:
