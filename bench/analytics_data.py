@@ -19,10 +19,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from bot.results.owing import rebuild_owing
 
 START = date(2025, 12, 1)  # the first day buckets were recorded
 END = date(2026, 11, 30)  # the last day of the year (the data's "yesterday")
@@ -649,6 +651,11 @@ async def generate(
         started = time.perf_counter()
         await _run(conn, sql)
         say(f"  {name}: {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    # Each debtor's spells in the book, built by the product's own code from what is above.
+    rebuilt = datetime.combine(END + timedelta(days=1), datetime.min.time(), UTC)
+    await rebuild_owing(AsyncSession(bind=conn), rebuilt)
+    say(f"  debtors' spells in the book: {time.perf_counter() - started:.1f} s")
     for name in SCRATCH:
         await conn.execute(text(f"DROP TABLE {name}"))
     await conn.execute(text("DROP FUNCTION bench_u(bigint, bigint)"))

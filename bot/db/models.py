@@ -11,7 +11,12 @@ from bot.db.models_channel import (
 )
 from bot.db.models_ops import ChatPace, SendPace, Worker
 from bot.db.models_people import Account, AccountStatus, AuditEvent, Debtor, DebtorPhone, Payment
-from bot.db.models_results import AccountBucket, ExperimentStatus, TemplateExperiment
+from bot.db.models_results import (
+    AccountBucket,
+    DebtorOwing,
+    ExperimentStatus,
+    TemplateExperiment,
+)
 from bot.db.models_work import (
     CannedReply,
     ConsoleEvent,
@@ -43,6 +48,7 @@ __all__ = [
     "ContactLog",
     "ContactStatus",
     "Debtor",
+    "DebtorOwing",
     "DebtorPhone",
     "DialogueState",
     "Direction",

@@ -97,6 +97,14 @@ class ContactLog(IdMixin, Base):
             sqlite_where=text("direction = 'in'"),
             postgresql_where=text("direction = 'in'"),
         ),
+        # Whether a debtor wrote in after a given instant (the funnel's replies), from the index.
+        Index(
+            "ix_contact_log_in_debtor_id_created_at",
+            "debtor_id",
+            "created_at",
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
     )
 
     debtor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("debtor.id"))

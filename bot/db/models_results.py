@@ -22,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base, BigId, IdMixin, UTCDateTime
 
+# The buckets of an account that owes nothing (the rest are the book).
+PAID_BUCKET, CLOSED_BUCKET = "paid", "closed"
+
 
 class AccountBucket(IdMixin, Base):
     """One stretch of days an account spent in one bucket: a policy stage (``pre_due``,
@@ -49,6 +52,14 @@ class AccountBucket(IdMixin, Base):
             sqlite_where=text("opening"),
             postgresql_where=text("opening"),
         ),
+        # Accounts paid off during a period, and their debtors, from the index alone.
+        Index(
+            "ix_account_bucket_paid_from_day",
+            "from_day",
+            "debtor_id",
+            sqlite_where=text("bucket = 'paid'"),
+            postgresql_where=text("bucket = 'paid'"),
+        ),
     )
 
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("account.id", ondelete="CASCADE"))
@@ -64,6 +75,35 @@ class AccountBucket(IdMixin, Base):
     # The account's first stretch: the day it came into the book, with what was placed.
     opening: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DebtorOwing(IdMixin, Base):
+    """One stretch of days a debtor owed something: their accounts' stretches outside ``paid``
+    and ``closed``, run together (``account_bucket`` holds a row per account and bucket; this
+    holds one per debtor and spell in the book, so the funnel counts a period's debtors with no
+    grouping). Rebuilt for the debtors a recording touches (bot/results/owing.py).
+
+    Each row also carries the debtor's first link sent, first linked and first verified
+    instants, so the funnel's busiest steps are read from this row alone, without joining
+    800,000 debtors' tokens and chats; they are refreshed at each recording.
+    """
+
+    __tablename__ = "debtor_owing"
+    __table_args__ = (
+        Index(None, "debtor_id", "from_day", unique=True),
+        Index(None, "from_day", "until_day"),
+    )
+
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtor.id"))
+    from_day: Mapped[date] = mapped_column(Date())
+    until_day: Mapped[date | None] = mapped_column(Date())  # the first day owing nothing
+    # The debtor's spell before this one ended on this day (NULL: this is their first), so
+    # "each debtor once" is a condition on the row: its spell before did not reach the period.
+    prev_until: Mapped[date | None] = mapped_column(Date())
+    link_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ExperimentStatus(StrEnum):

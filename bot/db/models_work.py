@@ -274,6 +274,14 @@ class ReminderOutbox(IdMixin, Base):
             sqlite_where=text("experiment_id IS NOT NULL"),
             postgresql_where=text("experiment_id IS NOT NULL"),
         ),
+        # The funnel's debtors reached by a stage reminder during a period, from the index.
+        Index(
+            "ix_reminder_outbox_stage_sent_at",
+            "sent_at",
+            "debtor_id",
+            sqlite_where=text("status = 'sent' AND kind = 'stage'"),
+            postgresql_where=text("status = 'sent' AND kind = 'stage'"),
+        ),
     )
 
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,12 +38,15 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from bot.db.engine import dialect_insert
 from bot.db.models import Account, AccountBucket, AccountStatus, Debtor, Payment
+from bot.db.models_results import CLOSED_BUCKET as CLOSED
+from bot.db.models_results import PAID_BUCKET as PAID
 from bot.policy import Policy
 from bot.policy.window import ZoneClock
 from bot.reminders.planner import ZONES_PER_STATEMENT, clocks_for_all_zones
 from bot.reminders.sqlparts import days_since_epoch, rows_table
+from bot.results.owing import linked_since_last_rebuild, rebuild_owing
 
-PAID, CLOSED, CURRENT, FINAL = "paid", "closed", "current", "final"
+CURRENT, FINAL = "current", "final"
 # The PostgreSQL advisory lock that lets one process record at a time ("bucket" in ASCII).
 LOCK_KEY = 0x6275636B6574
 
@@ -55,6 +60,13 @@ bucket_today = Table(
     Column("day", Date, nullable=False),
     Column("balance_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+# The debtors whose spells in the book a recording rebuilds.
+owing_touched = Table(
+    "owing_touched",
+    _scratch,
+    Column("debtor_id", BigInteger, primary_key=True),
     prefixes=["TEMPORARY"],
 )
 
@@ -116,17 +128,33 @@ async def record_buckets(session: AsyncSession, policy: Policy, now: datetime) -
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     # A table left by a failed recording on this connection goes first; a failure here leaves
     # the transaction to be rolled back, which takes the table with it.
-    await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
+    await _drop_scratch(connection)
     await connection.run_sync(bucket_today.create)
+    await connection.run_sync(owing_touched.create)
     # Each zone's date as the planner reckons it, in statements SQLite can take.
     clocks = await clocks_for_all_zones(session, policy, now)
     for start in range(0, len(clocks), ZONES_PER_STATEMENT):
         await session.execute(_fill(policy, clocks[start : start + ZONES_PER_STATEMENT]))
     if connection.dialect.name == "postgresql":
         await connection.execute(text("ANALYZE bucket_today"))
-    recorded = await _apply(session, now)
-    await connection.execute(text("DROP TABLE IF EXISTS bucket_today"))
+    recorded, touched = await _apply(session, now)
+    linked = await linked_since_last_rebuild(session)
+    if linked is None:  # no spells yet: every debtor's
+        await rebuild_owing(session, now)
+    else:
+        touched.update((await session.scalars(union(*linked))).all())
+        if touched:
+            await session.execute(
+                owing_touched.insert(), [{"debtor_id": d} for d in sorted(touched)]
+            )
+            await rebuild_owing(session, now, select(owing_touched.c.debtor_id))
+    await _drop_scratch(connection)
     return recorded
+
+
+async def _drop_scratch(connection: Any) -> None:
+    for table in ("bucket_today", "owing_touched"):
+        await connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
 def _fill(policy: Policy, clocks: list[ZoneClock]) -> object:
@@ -153,7 +181,10 @@ def _fill(policy: Policy, clocks: list[ZoneClock]) -> object:
     return bucket_today.insert().from_select(columns, rows)
 
 
-async def _apply(session: AsyncSession, now: datetime) -> Recorded:
+async def _apply(session: AsyncSession, now: datetime) -> tuple[Recorded, set[int]]:
+    """Apply today's buckets; what changed, and the debtors whose stretches changed (the
+    debtors an account left and joined; a stretch begun today that changes hands again the
+    same day names only its new debtor)."""
     t, b, prior = bucket_today.c, AccountBucket, aliased(AccountBucket)
     is_open = and_(t.account_id == b.account_id, b.until_day.is_(None))
     # A stretch is one bucket of one debtor's account: a change of either begins another.
@@ -170,6 +201,7 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
             debtor_id=select(t.debtor_id).where(t.account_id == b.account_id).scalar_subquery(),
             recorded_at=now,
         )
+        .returning(b.debtor_id)
         .execution_options(synchronize_session=False)
     )
     ended = await session.execute(
@@ -179,6 +211,7 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
             exists().where(t.account_id == b.account_id, t.day > b.from_day, changed),
         )
         .values(until_day=select(t.day).where(t.account_id == b.account_id).scalar_subquery())
+        .returning(b.debtor_id)
         .execution_options(synchronize_session=False)
     )
     begun = await session.execute(
@@ -207,10 +240,11 @@ async def _apply(session: AsyncSession, now: datetime) -> Recorded:
             ).where(~exists().where(is_open)),
         )
         .on_conflict_do_nothing(index_elements=["account_id", "from_day"])
+        .returning(AccountBucket.debtor_id)
     )
-    return Recorded(
-        started=(begun.rowcount or 0) + (same_day.rowcount or 0), ended=ended.rowcount or 0
-    )
+    rewritten, closed, opened = (list(r.scalars()) for r in (same_day, ended, begun))
+    recorded = Recorded(started=len(opened) + len(rewritten), ended=len(closed))
+    return recorded, {*rewritten, *closed, *opened}
 
 
 async def correct_for_payments(session: AsyncSession, refs: list[str], now: datetime) -> int:
@@ -254,8 +288,13 @@ async def correct_for_payments(session: AsyncSession, refs: list[str], now: date
             .values(balance_minor=table.c.balance_minor - bindparam("m")),
             owed_less,
         )
-    for account_id, day in paid_off.items():
-        await _paid_from(session, account_id, day, now)
+    if paid_off:
+        debtors = select(AccountBucket.debtor_id).where(AccountBucket.account_id.in_(paid_off))
+        before = set((await session.scalars(debtors)).all())
+        for account_id, day in paid_off.items():
+            await _paid_from(session, account_id, day, now)
+        before.update((await session.scalars(debtors)).all())
+        await rebuild_owing(session, now, select(Debtor.id).where(Debtor.id.in_(before)))
     return len(touched)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, func, literal, or_, select, union_all
+from sqlalchemy import Integer, Select, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
@@ -13,10 +13,10 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from bot.db.models import (
     AccountBucket,
-    ChannelLink,
     ContactLog,
+    Debtor,
+    DebtorOwing,
     Direction,
-    LinkToken,
     OutboxStatus,
     PlanInstallment,
     PlanStatus,
@@ -41,45 +41,30 @@ STEPS = (
 )
 
 
-def _reminded(period: Period) -> list[ColumnElement[bool]]:
-    """A stage reminder sent during the period."""
-    return [
-        ReminderOutbox.status == OutboxStatus.SENT,
-        ReminderOutbox.kind == "stage",
-        period.during(ReminderOutbox.sent_at),
-    ]
-
-
-def _facts(period: Period) -> list[Select]:
-    """Rows of (debtor, the steps a table says they reached, as bits). The funnel ORs them per
-    debtor in one pass, instead of joining a set of hundreds of thousands of debtors per step."""
-    first = (
-        select(ReminderOutbox.debtor_id, func.min(ReminderOutbox.sent_at).label("at"))
-        .where(*_reminded(period))
-        .group_by(ReminderOutbox.debtor_id)
-        .subquery("first_reminder")
+def _first_reminders(period: Period) -> Select[Any]:
+    """Each debtor's first stage reminder sent during the period."""
+    sent = ReminderOutbox
+    return (
+        select(sent.debtor_id, func.min(sent.sent_at).label("at"))
+        .where(sent.status == OutboxStatus.SENT, sent.kind == "stage", period.during(sent.sent_at))
+        .group_by(sent.debtor_id)
     )
-    book = debtors_in_book(period).subquery("book")
-    until = period.until
-    return [
-        _fact(book.c.debtor_id, _bit("book")),
-        _fact(LinkToken.debtor_id, _bit("exported")).where(LinkToken.created_at < until),
-        _fact(
-            ChannelLink.debtor_id,
-            _bit("linked", ChannelLink.linked_at < until)
-            + _bit("verified", ChannelLink.verified_at < until),
-        ).where(or_(ChannelLink.linked_at < until, ChannelLink.verified_at < until)),
-        _fact(ReminderOutbox.debtor_id, _bit("reached")).where(*_reminded(period)),
-        _fact(ContactLog.debtor_id, _bit("replied"))
-        .join(first, first.c.debtor_id == ContactLog.debtor_id)
-        .where(
-            ContactLog.direction == Direction.IN,
-            ContactLog.created_at > first.c.at,
-            # Implied by the line above (a first reminder is within the period); said so that
-            # the log is read from the period's start by its index, not from its beginning.
-            ContactLog.created_at >= period.since,
-            ContactLog.created_at < until,
-        ),
+
+
+def _period_facts(period: Period) -> Select[Any]:
+    """(debtor, the steps they took during the period, as bits) for the few debtors who took
+    any: reached, replied, agreed, kept, paid. The book and the links come from each debtor's
+    spell in the book (``debtor_owing``) instead, one row per debtor with no grouping."""
+    first = _first_reminders(period).subquery("first_reminder")
+    log = ContactLog
+    wrote_after = exists().where(
+        log.debtor_id == first.c.debtor_id,
+        log.direction == Direction.IN,
+        log.created_at > first.c.at,
+        log.created_at < period.until,
+    )
+    facts = union_all(
+        _fact(first.c.debtor_id, _bit("reached") + _bit("replied", wrote_after)),
         _fact(
             Promise.debtor_id,
             _bit("agreed") + _bit("kept", Promise.status == PromiseStatus.KEPT),
@@ -93,7 +78,43 @@ def _facts(period: Period) -> list[Select]:
             AccountBucket.from_day >= period.start,
             AccountBucket.from_day <= period.end,
         ),
-    ]
+    ).subquery("fact")
+    return select(facts.c.debtor_id, bits_or(facts.c.bits).label("bits")).group_by(
+        facts.c.debtor_id
+    )
+
+
+def _book(period: Period) -> Select[Any]:
+    """Each debtor in the book during the period once (by the first of their spells that
+    reaches into it), with the bits of their book and link steps and of the period's facts."""
+    spell, until = DebtorOwing, period.until
+    facts = _period_facts(period).subquery("per_debtor")
+    # The spell's steps and the period's are different bits, so adding them is OR-ing them.
+    bits = (
+        _bit("book")
+        + _bit("exported", spell.link_sent_at < until)
+        + _bit("linked", spell.linked_at < until)
+        + _bit("verified", spell.verified_at < until)
+        + func.coalesce(facts.c.bits, 0)
+    )
+    query = (
+        select(bits.label("bits"))
+        .select_from(spell)
+        .outerjoin(facts, facts.c.debtor_id == spell.debtor_id)
+        .where(
+            spell.from_day <= period.end,
+            or_(spell.until_day.is_(None), spell.until_day > period.start),
+            # The debtor's spell before this one, if any, ended before the period began.
+            or_(spell.prev_until.is_(None), spell.prev_until <= period.start),
+        )
+    )
+    if period.stage is not None:
+        query = query.where(spell.debtor_id.in_(debtors_in_book(period)))
+    elif period.locale is not None:
+        query = query.where(
+            spell.debtor_id.in_(select(Debtor.id).where(Debtor.locale == period.locale))
+        )
+    return query
 
 
 BITS = {name: 1 << i for i, (name, _) in enumerate(STEPS)}
@@ -138,18 +159,12 @@ def _all(bits: ColumnElement[int], *steps: str) -> ColumnElement[bool]:
 async def funnel(session: AsyncSession, period: Period) -> tuple[Table, int]:
     """Debtors at each step, each step within the one before, with the rate between steps;
     and the verified debtors contacted (whether or not a link was sent), for promise-to-pay."""
-    facts = union_all(*_facts(period)).subquery("fact")
-    bits = (
-        select(bits_or(facts.c.bits).label("bits"))
-        .group_by(facts.c.debtor_id)
-        .subquery("per_debtor")
-        .c.bits
-    )
+    bits = _book(period).subquery("per_debtor").c.bits
     names = [name for name, _ in STEPS]
     counts = [func.count(case((_all(bits, *names[: i + 1]), 1))) for i in range(len(names))]
     # Promise-to-pay needs verified debtors contacted, whether or not they had a link sent.
     contacted = func.count(case((_all(bits, "book", "verified", "reached"), 1)))
-    query = select(*counts, contacted).where(_all(bits, "book"))
+    query = select(*counts, contacted)
     *steps, contacted = list((await session.execute(query)).one())
     table = Table(
         "funnel",

@@ -84,14 +84,18 @@ async def test_remind_at_writes_only_that_instant(post, sessions, database_url, 
             ("account", "updated_at"): {SETUP},
             ("channel_link", "linked_at"): {SETUP},
             ("channel_link", "verified_at"): {SETUP},
+            # Copied from the chat onto the debtor's spell in the book, as they were.
+            ("debtor_owing", "linked_at"): {SETUP},
+            ("debtor_owing", "verified_at"): {SETUP},
             ("payment", "created_at"): {SETUP},
             ("promise", "created_at"): {SETUP},
             ("repayment_plan", "created_at"): {SETUP},
             ("repayment_plan", "activated_at"): {SETUP},
             # What the run wrote: reminders and messages about the promise and plans, the chat
             # that blocked the bot, the ticket (and its console event), the settled promise and
-            # plans, the audit trail, each account's bucket of the day.
+            # plans, the audit trail, each account's bucket of the day and the debtor's spell.
             ("account_bucket", "recorded_at"): {AT},
+            ("debtor_owing", "refreshed_at"): {AT},
             ("audit_event", "created_at"): {AT},
             ("channel_link", "unreachable_at"): {AT},
             ("console_event", "created_at"): {AT},
