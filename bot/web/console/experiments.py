@@ -20,7 +20,7 @@ from bot.templates.catalog import MESSAGES
 from bot.templates.store import forget_cached_templates
 from bot.web.console import console_of
 from bot.web.console.auth import error_page, require_role, signed
-from bot.web.console.charts import comparison
+from bot.web.console.svg import whiskers
 
 PAGE = "/console/experiments"
 SHOWN = 50  # experiments on the page, running ones first, then the latest stopped
@@ -116,7 +116,11 @@ def _view(row: TemplateExperiment, figures: Any, names: dict[int, str]) -> dict[
         {
             "metric": metric,
             "title": METRIC_NAMES[metric],
-            **comparison(figures.control.rates[metric], figures.challenger.rates[metric]),
+            "svg": whiskers(
+                figures.control.rates[metric],
+                figures.challenger.rates[metric],
+                label=METRIC_NAMES[metric],
+            ),
         }
         for metric in METRICS
     ]

@@ -1,5 +1,5 @@
-"""Charts for the results page, drawn on the server as SVG: no chart library, no script, and
-every label escaped (``Markup.format`` escapes what it is given)."""
+"""Charts for the results and experiments pages, drawn on the server as SVG: no chart library,
+no script, and every label escaped (``Markup.format`` escapes what it is given)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from markupsafe import Markup
+
+from bot.results.intervals import Proportion
 
 # Calm colours, told apart also by position and label (never by colour alone).
 PALETTE = ("#4f6bed", "#2f9e8f", "#d9822b", "#8e6bbf", "#c2557a", "#5b8c3a", "#7a8699")
@@ -162,6 +164,64 @@ def heatmap(
                 x = left + cell_w * (j + 0.5)
                 body.append(_text(x, y + 18, f"{share:.0%}", anchor="middle", cls=tone))
     return _svg(width, height, label, body)
+
+
+# An experiment arm's rate: axis tops to choose from, the smallest that holds every interval.
+SCALES = (0.05, 0.1, 0.2, 0.25, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+def whiskers(control: Proportion, challenger: Proportion, *, label: str) -> Markup:
+    """A control bar and a challenger bar, each with its 95% interval as a whisker."""
+    width, height, left, right, top, base, bar, cap = 300, 150, 40, 288, 14, 116, 46, 5
+    arms = (("Control", "control", control), ("Challenger", "challenger", challenger))
+    highest = max((p.high for _, _, p in arms if p.high is not None), default=0.0)
+    scale = next((s for s in SCALES if highest <= s), 1.0)
+
+    def y_of(value: float) -> float:
+        return base - (base - top) * min(value, scale) / scale
+
+    body: list[Markup] = []
+    for frac in (0.0, 0.5, 1.0):
+        y = y_of(scale * frac)
+        body.append(
+            Markup('<line class="grid" x1="{a}" x2="{b}" y1="{y:.1f}" y2="{y:.1f}"/>').format(
+                a=left, b=right, y=y
+            )
+        )
+        tick = f"{scale * frac * 100:.0f}%" if scale >= 0.1 else f"{scale * frac * 100:.1f}%"
+        body.append(_text(left - 6, y + 4, tick, anchor="end", cls="tick"))
+    slot = (right - left) / len(arms)
+    shown = []
+    for i, (name, kind, p) in enumerate(arms):
+        centre = left + slot * (i + 0.5)
+        shown.append(f"{name} {'no figures yet' if p.rate is None else f'{p.rate:.1%}'}")
+        if p.rate is not None:
+            y, low, high = y_of(p.rate), y_of(p.low or 0.0), y_of(p.high or 0.0)
+            body.append(
+                Markup(
+                    '<rect class="bar {k}" x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h:.1f}"'
+                    ' rx="2"/>'
+                ).format(k=kind, x=centre - bar / 2, y=y, w=bar, h=base - y)
+            )
+            for x1, x2, y1, y2 in (
+                (centre, centre, high, low),
+                (centre - cap, centre + cap, high, high),
+                (centre - cap, centre + cap, low, low),
+            ):
+                body.append(
+                    Markup(
+                        '<line class="whisker" x1="{a:.1f}" x2="{b:.1f}" y1="{c:.1f}"'
+                        ' y2="{d:.1f}"/>'
+                    ).format(a=x1, b=x2, c=y1, d=y2)
+                )
+            # The figure beside the bar's top, never above the plot.
+            body.append(_text(centre + bar / 2 + 5, max(y + 4, top + 4), f"{p.rate:.1%}",
+                              cls="value"))  # fmt: skip
+        body.append(_text(centre, base + 16, name, anchor="middle", cls="arm-label"))
+    if all(p.rate is None for _, _, p in arms):
+        body.append(_text((left + right) / 2, base / 2, "No figures yet", anchor="middle",
+                          cls="tick"))  # fmt: skip
+    return _svg(width, height, f"{label}: {', '.join(shown)}", body)
 
 
 def _short(value: float) -> str:
