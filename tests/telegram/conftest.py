@@ -33,6 +33,10 @@ PORTFOLIO = ACCOUNT_HEADER + (
 ALICE = {"id": 7001, "first_name": "Alice", "language_code": "en"}
 WANG = {"id": 7002, "first_name": "小明", "language_code": "zh-hans"}
 STRANGER = {"id": 7666, "first_name": "Mallory", "language_code": "en"}
+# Conversations in ``world`` pace a chat at 20 messages/s, with the sandbox allowing as much,
+# so that a dialogue does not wait a second for each answer. The bot holds to Telegram's own
+# 1/s per chat in test_ratelimit, test_channel and test_shared_pace, against the real limits.
+DIALOGUE_PACE = 20.0
 
 
 @dataclass
@@ -114,8 +118,13 @@ async def world(request, sandbox, sessions, database_url, tmp_path) -> AsyncIter
             "webhook_secret": "s3cret-Token_for-tests",
         }
     settings = bot_settings(database_url, sandbox, **extra)
+    sandbox.set_rate_limits(RateLimits(chat_per_second=DIALOGUE_PACE))
     async with AsyncExitStack() as stack:
         process = await stack.enter_async_context(
-            running(settings, rate_limiter=ChatRateLimiter(), reminders=False)
+            running(
+                settings,
+                rate_limiter=ChatRateLimiter(per_chat_rate=DIALOGUE_PACE),
+                reminders=False,
+            )
         )
         yield World(sandbox, process, sessions, tokens, settings, stack)
