@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -32,7 +31,7 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -152,7 +151,7 @@ async def record_buckets(session: AsyncSession, policy: Policy, now: datetime) -
     return recorded
 
 
-async def _drop_scratch(connection: Any) -> None:
+async def _drop_scratch(connection: AsyncConnection) -> None:
     for table in ("bucket_today", "owing_touched"):
         await connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
 

@@ -126,16 +126,8 @@ async def test_spells_run_accounts_together_and_count_each_debtor_once(sessions,
         "bot.db.migrations.versions.2026_12_07_b7d2e4f6a1c9_debtors_spells_in_the_book"
     )
     async with sessions.begin() as s:
-        postgresql = s.bind.dialect.name == "postgresql"
         await s.execute(delete(DebtorOwing))
-        await s.execute(
-            text(
-                migration.SPELLS.format(
-                    now="now()" if postgresql else "'2026-12-01 00:00:00'",
-                    open_end="DATE '9999-12-31'" if postgresql else "'9999-12-31'",
-                )
-            )
-        )
+        await s.execute(text(migration.spells_sql(s.bind.dialect.name)))
     assert await _all_spells(sessions) == built
 
 

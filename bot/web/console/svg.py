@@ -29,6 +29,15 @@ def _text(x: float, y: float, text: object, *, anchor: str = "start", cls: str =
     )
 
 
+def _line(
+    x1: float, x2: float, y1: float, y2: float, *, cls: str = "", stroke: str = ""
+) -> Markup:
+    paint = Markup(' stroke="{}"').format(stroke) if stroke else Markup("")
+    return Markup(
+        '<line x1="{a:.1f}" x2="{b:.1f}" y1="{c:.1f}" y2="{d:.1f}" class="{k}"{p}/>'
+    ).format(a=x1, b=x2, c=y1, d=y2, k=cls, p=paint)
+
+
 def _rect(x: float, y: float, w: float, h: float, fill: str, title: str = "") -> Markup:
     tip = Markup("<title>{}</title>").format(title) if title else Markup("")
     return Markup(
@@ -79,11 +88,7 @@ def columns(
     body: list[Markup] = []
     for frac in (0.0, 0.5, 1.0):
         y = top + plot_h * (1 - frac)
-        body.append(
-            Markup('<line x1="{a}" x2="{b}" y1="{y:.1f}" y2="{y:.1f}" stroke="{c}"/>').format(
-                a=left, b=width - 8, y=y, c=LINE
-            )
-        )
+        body.append(_line(left, width - 8, y, y, stroke=LINE))
         body.append(_text(left - 6, y + 4, _short(highest * frac), anchor="end", cls="axis"))
     for i, day in enumerate(days):
         base = top + plot_h
@@ -183,11 +188,7 @@ def whiskers(control: Proportion, challenger: Proportion, *, label: str) -> Mark
     body: list[Markup] = []
     for frac in (0.0, 0.5, 1.0):
         y = y_of(scale * frac)
-        body.append(
-            Markup('<line class="grid" x1="{a}" x2="{b}" y1="{y:.1f}" y2="{y:.1f}"/>').format(
-                a=left, b=right, y=y
-            )
-        )
+        body.append(_line(left, right, y, y, cls="grid"))
         tick = f"{scale * frac * 100:.0f}%" if scale >= 0.1 else f"{scale * frac * 100:.1f}%"
         body.append(_text(left - 6, y + 4, tick, anchor="end", cls="tick"))
     slot = (right - left) / len(arms)
@@ -203,17 +204,9 @@ def whiskers(control: Proportion, challenger: Proportion, *, label: str) -> Mark
                     ' rx="2"/>'
                 ).format(k=kind, x=centre - bar / 2, y=y, w=bar, h=base - y)
             )
-            for x1, x2, y1, y2 in (
-                (centre, centre, high, low),
-                (centre - cap, centre + cap, high, high),
-                (centre - cap, centre + cap, low, low),
-            ):
-                body.append(
-                    Markup(
-                        '<line class="whisker" x1="{a:.1f}" x2="{b:.1f}" y1="{c:.1f}"'
-                        ' y2="{d:.1f}"/>'
-                    ).format(a=x1, b=x2, c=y1, d=y2)
-                )
+            body.append(_line(centre, centre, high, low, cls="whisker"))
+            for end in (high, low):
+                body.append(_line(centre - cap, centre + cap, end, end, cls="whisker"))
             # The figure beside the bar's top, never above the plot.
             body.append(_text(centre + bar / 2 + 5, max(y + 4, top + 4), f"{p.rate:.1%}",
                               cls="value"))  # fmt: skip

@@ -53,6 +53,13 @@ LEFT JOIN (SELECT debtor_id, min(linked_at) AS linked, min(verified_at) AS verif
 """
 
 
+def spells_sql(dialect: str) -> str:
+    """SPELLS in ``dialect``'s words for now and for a day later than any real one."""
+    if dialect == "postgresql":
+        return SPELLS.format(now="now()", open_end="DATE '9999-12-31'")
+    return SPELLS.format(now="strftime('%Y-%m-%d %H:%M:%S', 'now')", open_end="'9999-12-31'")
+
+
 def upgrade() -> None:
     op.create_table(
         "debtor_owing",
@@ -77,13 +84,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_debtor_owing")),
     )
-    postgresql = op.get_bind().dialect.name == "postgresql"
-    op.execute(
-        SPELLS.format(
-            now="now()" if postgresql else "strftime('%Y-%m-%d %H:%M:%S', 'now')",
-            open_end="DATE '9999-12-31'" if postgresql else "'9999-12-31'",
-        )
-    )
+    op.execute(spells_sql(op.get_bind().dialect.name))
     with op.batch_alter_table("debtor_owing", schema=None) as batch_op:
         batch_op.create_index(
             "ix_debtor_owing_debtor_id_from_day", ["debtor_id", "from_day"], unique=True
